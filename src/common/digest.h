@@ -5,20 +5,21 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
+
+#include "absl/strings/string_view.h"
 
 namespace tpjit {
 
 // Lower-case hex SHA-256 of `data`.
-std::string Sha256Hex(std::string_view data);
+std::string Sha256Hex(absl::string_view data);
 
 // Builds an unambiguous byte string from typed, named fields: each field is
 // written as <name>=<type tag><length>:<bytes>; so ("ab","c") and ("a","bc")
 // never collide. Field order is part of the encoding.
 class CanonicalEncoder {
  public:
-  CanonicalEncoder& Add(std::string_view name, std::string_view value);
-  CanonicalEncoder& Add(std::string_view name, int64_t value);
+  CanonicalEncoder& Add(absl::string_view name, absl::string_view value);
+  CanonicalEncoder& Add(absl::string_view name, int64_t value);
   const std::string& bytes() const { return bytes_; }
   std::string Sha256() const { return Sha256Hex(bytes_); }
 

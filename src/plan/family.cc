@@ -12,10 +12,10 @@ namespace {
 
 // Hopper machine constants of the cost model (H100 SXM, mma.sync kernels).
 constexpr double kBf16FlopsPerNsPerSm = 5000.0;  // ~660 TFLOP/s on 132 SMs
-constexpr double kDramBytesPerNs = 3000.0;        // HBM3, ~3.0 TB/s
-constexpr double kDramBytesPerNsPerSm = 35.0;     // what one SM can pull
-constexpr double kL2BytesPerNs = 10000.0;         // L2 hit bandwidth
-constexpr double kWaveOverheadNs = 1500.0;        // prologue + epilogue
+constexpr double kDramBytesPerNs = 3000.0;       // HBM3, ~3.0 TB/s
+constexpr double kDramBytesPerNsPerSm = 35.0;    // what one SM can pull
+constexpr double kL2BytesPerNs = 10000.0;        // L2 hit bandwidth
+constexpr double kWaveOverheadNs = 1500.0;       // prologue + epilogue
 constexpr int kMaxStages = 6;
 
 constexpr int kBlockMs[] = {16, 32, 64, 128};
@@ -81,7 +81,7 @@ const FamilyInfo& Info(Family family) {
   return AllFamilies()[static_cast<int>(family)];
 }
 
-absl::StatusOr<Family> FamilyFromId(std::string_view id) {
+absl::StatusOr<Family> FamilyFromId(absl::string_view id) {
   for (const FamilyInfo& info : AllFamilies()) {
     if (info.id == id) return info.family;
   }
@@ -104,7 +104,7 @@ int SharedMemoryBytes(const FamilyInfo& info, const KernelConfig& c) {
   return per_stage * c.stages;
 }
 
-int MaxSharedMemoryBytes(std::string_view arch) {
+int MaxSharedMemoryBytes(absl::string_view arch) {
   if (arch.substr(0, 5) == "sm_90" || arch.substr(0, 5) == "sm_10") {
     return 227 * 1024;
   }
@@ -122,7 +122,8 @@ int MaxSharedMemoryBytes(std::string_view arch) {
 //    Few active CTAs cannot pull full HBM bandwidth: this favours small tiles
 //    at small M.
 //  cost = max(compute, memory) + waves * fixed per-wave overhead.
-// The cheapest configuration wins; ties go to the larger tile.
+// The cheapest configuration wins; among equal costs (memory-bound small M)
+// the one with the least padded MMA work, then the larger tile.
 double ModelCost(const FamilyInfo& info, const Problem& p,
                  const KernelConfig& c) {
   const int64_t tiles = Tiles(info, p, c);
@@ -153,6 +154,7 @@ double ModelCost(const FamilyInfo& info, const Problem& p,
 KernelConfig ChooseConfig(const FamilyInfo& info, const Problem& p) {
   KernelConfig best;
   double best_cost = 0;
+  int64_t best_waste = 0;
   for (int bm : kBlockMs) {
     // Contig segments are aligned to 128 rows: one tile never spans experts.
     if (info.group == GroupKind::kContig && bm != 128) continue;
@@ -164,13 +166,17 @@ KernelConfig ChooseConfig(const FamilyInfo& info, const Problem& p) {
       SetWarps(c);
       c.stages = ChooseStages(info, p, c);
       const double cost = ModelCost(info, p, c);
+      const int64_t waste = Tiles(info, p, c) * bm * bn;
+      const bool tie =
+          cost <= best_cost * (1 + 1e-9) && cost >= best_cost * (1 - 1e-9);
       const bool better =
           best.block_m == 0 || cost < best_cost * (1 - 1e-9) ||
-          (cost <= best_cost * (1 + 1e-9) &&
-           bm * bn > best.block_m * best.block_n);
+          (tie && waste < best_waste) ||
+          (tie && waste == best_waste && bm * bn > best.block_m * best.block_n);
       if (better) {
         best = c;
         best_cost = cost;
+        best_waste = waste;
       }
     }
   }

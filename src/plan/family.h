@@ -7,10 +7,10 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace tpjit {
 
@@ -29,18 +29,18 @@ enum class GroupKind { kNone, kContig, kMasked };
 // What a family is: its id, operand types and grouping.
 struct FamilyInfo {
   Family family;
-  std::string_view id;     // e.g. "fp8_gemm_nt"
-  bool fp8;                // e4m3 operands with block scales (else bf16)
-  bool f32_out;            // writes fp32 (else bf16)
+  absl::string_view id;  // e.g. "fp8_gemm_nt"
+  bool fp8;              // e4m3 operands with block scales (else bf16)
+  bool f32_out;          // writes fp32 (else bf16)
   GroupKind group;
-  int block_k;             // K step of one pipeline stage
-  int operand_bytes;       // bytes per A/B element
+  int block_k;        // K step of one pipeline stage
+  int operand_bytes;  // bytes per A/B element
 };
 
 // All seven families, in canonical order.
 const std::vector<FamilyInfo>& AllFamilies();
 const FamilyInfo& Info(Family family);
-absl::StatusOr<Family> FamilyFromId(std::string_view id);
+absl::StatusOr<Family> FamilyFromId(absl::string_view id);
 
 // One point of a family's configuration space; these are the template
 // parameters of the family's kernel (see kernels/README.md).
@@ -67,7 +67,7 @@ std::string ToString(const KernelConfig& config);
 int SharedMemoryBytes(const FamilyInfo& info, const KernelConfig& config);
 
 // The largest dynamic shared memory a CTA may use on `arch` (227 KiB on sm_90).
-int MaxSharedMemoryBytes(std::string_view arch);
+int MaxSharedMemoryBytes(absl::string_view arch);
 
 // A GEMM problem the heuristic sees. For masked families `m` is the expected
 // rows per group; for contig families it is the total rows (multiple of 128).

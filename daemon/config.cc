@@ -1,0 +1,140 @@
+#include "daemon/config.h"
+
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "cli/flags.h"
+#include "src/common/status_macros.h"
+
+namespace tpjit {
+namespace {
+
+using cli::FlagDef;
+
+const std::vector<FlagDef>& Table() {
+  static const auto* defs = new std::vector<FlagDef>{
+      {"config", true, "config file of `name = value` lines", "TPJIT_CONFIG"},
+      {"socket", true, "Unix socket to serve on", "TPJIT_SOCKET"},
+      {"cache-dir", true, "cubin cache directory", "TPJIT_CACHE_DIR"},
+      {"cache-max-bytes", true, "cache size cap (0 = none)",
+       "TPJIT_CACHE_MAX_BYTES"},
+      {"slots", true, "worker slots (0 = one per GPU, 1 without)",
+       "TPJIT_SLOTS"},
+      {"procs", true, "compile processes per slot (0 = cores / slots)",
+       "TPJIT_PROCS"},
+      {"gpus", true, "GPUs to use (-1 = detect, 0 = none)", "TPJIT_GPUS"},
+      {"health-port", true, "TCP port for gRPC health probes (0 = off)",
+       "TPJIT_HEALTH_PORT"},
+      {"http-port", true, "port of /metrics and the status page (0 = off)",
+       "TPJIT_HTTP_PORT"},
+      {"http-address", true, "address the HTTP port binds",
+       "TPJIT_HTTP_ADDRESS"},
+      {"salt", true, "cache key salt; bump to disown a cache", "TPJIT_SALT"},
+      {"compile-timeout", true, "seconds before a compile is killed",
+       "TPJIT_COMPILE_TIMEOUT"},
+      {"worker-binary", true, "path of tpjit-worker", "TPJIT_WORKER_BINARY"},
+      {"include-allowlist", true,
+       "colon-separated roots generic compiles may include from",
+       "TPJIT_INCLUDE_ALLOWLIST"},
+      {"nvcc", true, "nvcc for the NVCC back end", "TPJIT_NVCC"},
+      {"help", false, "show this help"},
+  };
+  return *defs;
+}
+
+absl::StatusOr<std::vector<std::string>> ReadConfigFile(
+    const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--config: cannot read ", path));
+  }
+  std::vector<std::string> args;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    absl::string_view l = absl::StripAsciiWhitespace(line);
+    if (l.empty() || l[0] == '#') continue;
+    std::vector<std::string> kv = absl::StrSplit(l, absl::MaxSplits('=', 1));
+    if (kv.size() != 2) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ":", n, ": expected `name = value`, got \"", l, "\""));
+    }
+    args.push_back(absl::StrCat("--", absl::StripAsciiWhitespace(kv[0]), "=",
+                                absl::StripAsciiWhitespace(kv[1])));
+  }
+  return args;
+}
+
+std::string HomeCache() {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) {
+    return absl::StrCat(x, "/tpjit");
+  }
+  if (const char* h = std::getenv("HOME"); h && *h) {
+    return absl::StrCat(h, "/.cache/tpjit");
+  }
+  return "/var/cache/tpjit";
+}
+
+}  // namespace
+
+std::string DefaultSocketPath() {
+  if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x && *x) {
+    return absl::StrCat(x, "/tpjit/tpjitd.sock");
+  }
+  return "/run/tpjit/tpjitd.sock";
+}
+
+std::string DaemonUsage() {
+  return absl::StrCat("usage: tpjitd [FLAGS]\n", cli::FlagHelp(Table()));
+}
+
+absl::StatusOr<DaemonConfig> ParseDaemonConfig(
+    const std::vector<std::string>& args, const std::string& exe_dir) {
+  TPJIT_ASSIGN_OR_RETURN(cli::ParsedFlags first,
+                         cli::ParseFlags(Table(), args));
+  std::vector<std::string> all;
+  if (auto file = first.Get("config")) {
+    TPJIT_ASSIGN_OR_RETURN(all, ReadConfigFile(*file));
+  }
+  all.insert(all.end(), args.begin(), args.end());
+  TPJIT_ASSIGN_OR_RETURN(cli::ParsedFlags f, cli::ParseFlags(Table(), all));
+  if (f.Has("help")) return absl::CancelledError(DaemonUsage());
+  if (!f.positional().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument \"", f.positional()[0], "\""));
+  }
+  DaemonConfig c;
+  c.socket = f.Get("socket").value_or(DefaultSocketPath());
+  c.cache_dir = f.Get("cache-dir").value_or(HomeCache());
+  TPJIT_ASSIGN_OR_RETURN(c.cache_max_bytes,
+                         f.GetInt("cache-max-bytes", 0, 0, int64_t{1} << 50));
+  TPJIT_ASSIGN_OR_RETURN(int64_t slots, f.GetInt("slots", 0, 0, 256));
+  TPJIT_ASSIGN_OR_RETURN(int64_t procs, f.GetInt("procs", 0, 0, 1024));
+  TPJIT_ASSIGN_OR_RETURN(int64_t gpus, f.GetInt("gpus", -1, -1, 64));
+  TPJIT_ASSIGN_OR_RETURN(int64_t hp, f.GetInt("health-port", 0, 0, 65535));
+  TPJIT_ASSIGN_OR_RETURN(int64_t wp, f.GetInt("http-port", 0, 0, 65535));
+  TPJIT_ASSIGN_OR_RETURN(c.compile_timeout_seconds,
+                         f.GetDouble("compile-timeout", 120, 0.1, 86400));
+  c.slots = static_cast<int>(slots);
+  c.procs = static_cast<int>(procs);
+  c.gpus = static_cast<int>(gpus);
+  c.health_port = static_cast<int>(hp);
+  c.http_port = static_cast<int>(wp);
+  c.http_address = f.Get("http-address").value_or("127.0.0.1");
+  c.salt = f.Get("salt").value_or("");
+  c.worker_binary = f.Get("worker-binary").value_or(exe_dir + "/tpjit-worker");
+  c.nvcc = f.Get("nvcc").value_or(c.nvcc);
+  if (auto list = f.Get("include-allowlist")) {
+    c.include_allowlist = absl::StrSplit(*list, ':', absl::SkipEmpty());
+  }
+  if (c.socket.empty()) return absl::InvalidArgumentError("--socket: empty");
+  if (c.cache_dir.empty()) {
+    return absl::InvalidArgumentError("--cache-dir: empty");
+  }
+  return c;
+}
+
+}  // namespace tpjit

@@ -1,0 +1,45 @@
+// tpjitd's configuration: every option declared once in one table (name,
+// default, environment variable, help), read from an optional config file
+// (`name = value` lines), then the environment, then the command line (later
+// wins). Errors name the option and where its bad value came from.
+#ifndef TPJIT_DAEMON_CONFIG_H_
+#define TPJIT_DAEMON_CONFIG_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace tpjit {
+
+struct DaemonConfig {
+  std::string socket;  // Unix socket path
+  std::string cache_dir;
+  int64_t cache_max_bytes = 0;  // 0: no cap
+  int slots = 0;                // 0: one per GPU (1 without GPUs)
+  int procs = 0;                // per slot; 0: cores / slots
+  int gpus = -1;                // -1: detect
+  int health_port = 0;          // TCP port for gRPC health probes; 0: off
+  int http_port = 0;            // /metrics and status page; 0: off
+  std::string http_address = "127.0.0.1";
+  std::string salt;
+  double compile_timeout_seconds = 120;
+  std::string worker_binary;  // default: tpjit-worker beside tpjitd
+  std::vector<std::string> include_allowlist;  // generic compiles
+  std::string nvcc = "/usr/local/cuda/bin/nvcc";
+  int64_t max_request_bytes = 64 << 20;
+};
+
+// Parses argv[1..] (and the file named by --config). `exe_dir` locates the
+// default worker binary. INVALID_ARGUMENT names the bad option.
+absl::StatusOr<DaemonConfig> ParseDaemonConfig(
+    const std::vector<std::string>& args, const std::string& exe_dir);
+
+std::string DaemonUsage();
+
+// $XDG_RUNTIME_DIR/tpjit/tpjitd.sock, else /run/tpjit/tpjitd.sock.
+std::string DefaultSocketPath();
+
+}  // namespace tpjit
+
+#endif  // TPJIT_DAEMON_CONFIG_H_

@@ -1,0 +1,286 @@
+#include "daemon/daemon.h"
+
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "daemon/generic_compile.h"
+#include "src/compile/kernel_source.h"
+#include "src/plan/spec.h"
+
+namespace tpjit {
+namespace {
+
+using tpjit::v1::CompileResponse;
+
+absl::Status ValidateRanks(const tpjit::v1::WarmupRequest& r) {
+  if (r.world() < 1 || r.world() > 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("world: ", r.world(), " is outside 1..4096"));
+  }
+  if (r.rank() < 0 || r.rank() >= r.world()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rank: ", r.rank(), " is outside 0..", r.world() - 1));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int DetectGpuCount();
+
+Daemon::Daemon(DaemonConfig config, DaemonDeps deps)
+    : config_(std::move(config)), deps_(std::move(deps)) {}
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(DaemonConfig config,
+                                                       DaemonDeps deps) {
+  std::unique_ptr<Daemon> d(new Daemon(std::move(config), std::move(deps)));
+  if (!d->deps_.store) {
+    auto store =
+        OpenCacheStore(d->config_.cache_dir, d->config_.cache_max_bytes);
+    if (!store.ok()) return store.status();
+    d->deps_.store = std::move(*store);
+  }
+  d->gpus_ = d->config_.gpus >= 0 ? d->config_.gpus
+                                  : (d->deps_.gpu_count ? d->deps_.gpu_count()
+                                                        : DetectGpuCount());
+  int cpus = d->deps_.cpu_count > 0
+                 ? d->deps_.cpu_count
+                 : static_cast<int>(std::thread::hardware_concurrency());
+  if (d->config_.slots == 0) d->config_.slots = std::max(1, d->gpus_);
+  if (d->config_.procs == 0) {
+    d->config_.procs = std::max(1, cpus / d->config_.slots);
+  }
+  d->started_ = absl::Now();
+  return d;
+}
+
+Daemon::~Daemon() { Stop(); }
+
+absl::Status Daemon::SelfTest() {
+  auto worker = deps_.launcher->Launch({config_.worker_binary}, {});
+  if (!worker.ok()) return worker.status();
+  tpjit::v1::WorkerRequest req;
+  req.set_kind(tpjit::v1::WorkerRequest::SELF_TEST);
+  auto resp = (*worker)->Call(req, absl::Now() + absl::Seconds(60));
+  (*worker)->Kill();
+  if (!resp.ok()) return resp.status();
+  if (!resp->ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("NVRTC self-test failed: ", resp->error()));
+  }
+  nvrtc_version_ = resp->version();
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::Start() {
+  absl::Status st = SelfTest();
+  if (!st.ok()) return st;
+  toolchain_.nvrtc_version = nvrtc_version_;
+  toolchain_.salt = config_.salt;
+  scheduler_ = std::make_unique<Scheduler>(config_.slots);
+  for (int s = 0; s < config_.slots; ++s) {
+    SlotOptions o;
+    o.index = s;
+    o.gpu = s < gpus_ ? s : -1;
+    o.procs = config_.procs;
+    o.worker_binary = config_.worker_binary;
+    auto slot = std::make_unique<Slot>(o, scheduler_.get(), deps_.store.get(),
+                                       deps_.launcher, &counters_);
+    st = slot->Start();
+    if (!st.ok()) return st;
+    slots_.push_back(std::move(slot));
+  }
+  absl::MutexLock lock(&mu_);
+  self_test_ok_ = true;
+  return absl::OkStatus();
+}
+
+void Daemon::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  if (scheduler_) scheduler_->Shutdown();
+  for (auto& slot : slots_) slot->Stop();
+}
+
+absl::Status Daemon::Warmup(const tpjit::v1::WarmupRequest& request,
+                            JobListener* listener, std::shared_ptr<Job>* job,
+                            bool* attached) {
+  counters_.warmup_calls.fetch_add(1);
+  if (absl::Status s = ValidateRanks(request); !s.ok()) return s;
+  if (absl::Status s = ValidateSpec(request.spec()); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("spec.", s.message()));
+  }
+  auto plan = PlanWarmup(request.spec());
+  if (!plan.ok()) return plan.status();
+  for (const PlannedKernel& k : plan->kernels) {
+    if (absl::Status s = ValidateKernelSpec(k.spec); !s.ok()) return s;
+  }
+  std::shared_ptr<Job> found;
+  bool created = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_ || !self_test_ok_) {
+      return absl::UnavailableError("tpjitd is not serving");
+    }
+    auto it = jobs_.find(plan->digest);
+    if (it != jobs_.end() && !it->second->failed()) {
+      found = it->second;
+    } else {
+      found = std::make_shared<Job>(plan->digest, request.spec(),
+                                    std::move(*plan), absl::Now());
+      jobs_[found->id()] = found;
+      created = true;
+    }
+  }
+  if (created) {
+    counters_.jobs.fetch_add(1);
+    std::cerr << "tpjitd: job " << found->id().substr(0, 12) << " ("
+              << request.spec().name() << ") created by rank " << request.rank()
+              << "/" << request.world() << "\n";
+    Toolchain tc;
+    {
+      absl::MutexLock lock(&mu_);
+      tc = toolchain_;
+    }
+    tc.options = CanonicalOptions(request.spec().target().arch());
+    absl::Status s =
+        found->Start(tc, scheduler_.get(), config_.compile_timeout_seconds);
+    if (!s.ok()) return s;
+  }
+  *attached = !created;
+  *job = found;
+  found->Attach(listener, request.rank(), request.world(), request.group());
+  return absl::OkStatus();
+}
+
+void Daemon::Compile(
+    const tpjit::v1::CompileRequest& request,
+    std::function<void(absl::StatusOr<CompileResponse>)> done) {
+  GenericToolchain tc{nvrtc_version_, "", config_.salt};
+  auto tasks = BuildGenericTasks(request, config_, tc);
+  if (!tasks.ok()) {
+    done(tasks.status());
+    return;
+  }
+  struct Batch {
+    absl::Mutex mu;
+    CompileResponse response;
+    int left;
+    std::function<void(absl::StatusOr<CompileResponse>)> done;
+  };
+  auto batch = std::make_shared<Batch>();
+  batch->left = static_cast<int>(tasks->size());
+  batch->done = std::move(done);
+  for (size_t i = 0; i < tasks->size(); ++i) {
+    batch->response.add_results()->set_name((*tasks)[i]->label);
+    (*tasks)[i]->done = [batch, i, key = (*tasks)[i]->key](TaskOutcome o) {
+      bool last = false;
+      {
+        absl::MutexLock lock(&batch->mu);
+        auto* r = batch->response.mutable_results(static_cast<int>(i));
+        r->set_key(key);
+        r->set_ok(o.status.ok());
+        r->set_cache_hit(o.cache_hit);
+        r->set_compile_seconds(o.compile_seconds);
+        r->set_cubin_bytes(static_cast<int64_t>(o.cubin.size()));
+        for (auto& n : o.lowered_names) r->add_lowered_names(n);
+        r->set_log(o.log);
+        if (!o.status.ok()) r->set_error(std::string(o.status.message()));
+        last = --batch->left == 0;
+      }
+      if (last) batch->done(batch->response);
+    };
+  }
+  scheduler_->Submit(std::move(*tasks));
+}
+
+absl::StatusOr<std::string> Daemon::Fetch(const std::string& key) {
+  if (key.size() != 64 ||
+      key.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("key: \"", key, "\" is not a 64-digit hex digest"));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, job] : jobs_) {
+      if (auto cubin = job->Cubin(key)) return *cubin;
+    }
+  }
+  if (auto entry = deps_.store->Get(key)) return entry->cubin;
+  return absl::NotFoundError(absl::StrCat("no cubin with key ", key));
+}
+
+bool Daemon::Serving() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!self_test_ok_ || stopped_) return false;
+  }
+  int alive = 0;
+  for (auto& slot : slots_) alive += slot->ProcsAlive();
+  return alive > 0 && deps_.store->Writable();
+}
+
+tpjit::v1::StatsResponse Daemon::Stats() {
+  tpjit::v1::StatsResponse s;
+  s.set_compiles(counters_.compiles.load());
+  s.set_cache_hits(counters_.cache_hits.load());
+  s.set_cache_misses(counters_.cache_misses.load());
+  s.set_compile_failures(counters_.compile_failures.load());
+  s.set_worker_restarts(counters_.worker_restarts.load());
+  s.set_warmup_calls(counters_.warmup_calls.load());
+  s.set_jobs(counters_.jobs.load());
+  s.set_compile_seconds(counters_.compile_micros.load() / 1e6);
+  s.set_nvrtc_version(nvrtc_version_);
+  s.add_target_archs("sm_90a");
+  s.set_slots(config_.slots);
+  s.set_gpus(gpus_);
+  s.set_procs_per_slot(config_.procs);
+  s.set_serving(Serving());
+  s.set_cache_dir(deps_.store->dir());
+  StoreStats st = deps_.store->Stats();
+  s.set_cache_bytes(st.bytes);
+  s.set_cache_entries(st.entries);
+  s.set_cache_evictions(st.evictions);
+  s.set_cache_corrupt(st.corrupt);
+  s.set_uptime_seconds(absl::ToDoubleSeconds(absl::Now() - started_));
+  s.set_barrier_waits(counters_.barrier_waits.load());
+  s.set_barrier_timeouts(counters_.barrier_timeouts.load());
+  s.set_queue_depth(scheduler_ ? scheduler_->Depth() : 0);
+  return s;
+}
+
+tpjit::v1::StatusResponse Daemon::Status() {
+  tpjit::v1::StatusResponse r;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, job] : jobs_) *r.add_jobs() = job->Status();
+  }
+  for (auto& slot : slots_) *r.add_slots() = slot->Status();
+  r.set_serving(Serving());
+  return r;
+}
+
+std::string Daemon::RankProgress(const std::string& group, int rank) {
+  absl::MutexLock lock(&mu_);
+  std::string out;
+  for (const auto& [id, job] : jobs_) {
+    std::string p = job->RankProgress(group, rank);
+    if (!p.empty()) out = p;
+  }
+  return out.empty() ? "no warm-up seen from this rank" : out;
+}
+
+std::vector<int> Daemon::WorkerPids() {
+  std::vector<int> pids;
+  for (auto& slot : slots_) {
+    for (int p : slot->WorkerPids()) pids.push_back(p);
+  }
+  return pids;
+}
+
+}  // namespace tpjit

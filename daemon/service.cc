@@ -1,0 +1,232 @@
+#include "daemon/service.h"
+
+#include <deque>
+#include <memory>
+#include <optional>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace tpjit {
+namespace {
+
+using tpjit::v1::FetchChunk;
+using tpjit::v1::WarmupEvent;
+
+constexpr size_t kChunkBytes = 1 << 20;
+
+// Streams one rank's warm-up: progress (coalesced to the latest while a
+// write is in flight), then the manifest. Lifetime: owned by gRPC until
+// OnDone; holds a reference on the job and detaches before deleting itself.
+class WarmupReactor final : public grpc::ServerWriteReactor<WarmupEvent>,
+                            public JobListener {
+ public:
+  WarmupReactor(Daemon* daemon, Executor* executor,
+                grpc::CallbackServerContext* context,
+                const tpjit::v1::WarmupRequest* request)
+      : daemon_(daemon) {
+    (void)context;
+    executor->Post([this, request] { Begin(*request); });
+  }
+
+  void OnProgress(const tpjit::v1::WarmupProgress& progress) override {
+    absl::MutexLock lock(&mu_);
+    WarmupEvent e;
+    *e.mutable_progress() = progress;
+    pending_progress_ = std::move(e);
+    PumpLocked();
+  }
+
+  void OnFinished(const absl::Status& status,
+                  const tpjit::v1::Manifest& manifest,
+                  const tpjit::v1::WarmupSummary& summary) override {
+    absl::MutexLock lock(&mu_);
+    final_status_ = status;
+    if (status.ok()) {
+      WarmupEvent e;
+      *e.mutable_manifest() = manifest;
+      *e.mutable_summary() = summary;
+      e.mutable_summary()->set_attached(attached_);
+      final_event_ = std::move(e);
+    }
+    finishing_ = true;
+    PumpLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {  // the client went away
+      if (!finished_) {
+        finished_ = true;
+        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+      }
+      return;
+    }
+    PumpLocked();
+  }
+
+  void OnDone() override {
+    std::shared_ptr<Job> job;
+    {
+      absl::MutexLock lock(&mu_);
+      job = job_;
+    }
+    if (job) job->Detach(this);
+    // Detach guarantees no further listener calls; a call in flight holds
+    // the job's lock, which Detach waited for.
+    delete this;
+  }
+
+  void OnCancel() override {}
+
+ private:
+  void Begin(const tpjit::v1::WarmupRequest& request) {
+    std::shared_ptr<Job> job;
+    bool attached = false;
+    absl::Status s = daemon_->Warmup(request, this, &job, &attached);
+    absl::MutexLock lock(&mu_);
+    job_ = job;
+    attached_ = attached;
+    if (final_event_) final_event_->mutable_summary()->set_attached(attached);
+    if (!s.ok()) {
+      finishing_ = true;
+      final_status_ = s;
+    }
+    begun_ = true;
+    PumpLocked();
+  }
+
+  // Nothing is written (so the call cannot finish and delete the reactor)
+  // before Begin has returned.
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!begun_ || writing_ || finished_) return;
+    if (pending_progress_) {
+      current_ = std::move(*pending_progress_);
+      pending_progress_.reset();
+      writing_ = true;
+      StartWrite(&current_);
+      return;
+    }
+    if (!finishing_) return;
+    if (final_event_) {
+      current_ = std::move(*final_event_);
+      final_event_.reset();
+      writing_ = true;
+      StartWrite(&current_);
+      return;
+    }
+    finished_ = true;
+    Finish(ToGrpc(final_status_));
+  }
+
+  Daemon* const daemon_;
+  absl::Mutex mu_;
+  std::shared_ptr<Job> job_ ABSL_GUARDED_BY(mu_);
+  bool attached_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<WarmupEvent> pending_progress_ ABSL_GUARDED_BY(mu_);
+  std::optional<WarmupEvent> final_event_ ABSL_GUARDED_BY(mu_);
+  absl::Status final_status_ ABSL_GUARDED_BY(mu_);
+  WarmupEvent current_ ABSL_GUARDED_BY(mu_);
+  bool begun_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Streams one cubin in chunks of at most 1 MiB.
+class FetchReactor final : public grpc::ServerWriteReactor<FetchChunk> {
+ public:
+  FetchReactor(Daemon* daemon, const tpjit::v1::FetchRequest* request) {
+    auto bytes = daemon->Fetch(request->key());
+    if (!bytes.ok()) {
+      Finish(ToGrpc(bytes.status()));
+      return;
+    }
+    bytes_ = std::move(*bytes);
+    Next();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+      return;
+    }
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Next() {
+    if (offset_ >= bytes_.size() && !(bytes_.empty() && offset_ == 0)) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    size_t n = std::min(kChunkBytes, bytes_.size() - offset_);
+    chunk_.set_data(bytes_.substr(offset_, n));
+    chunk_.set_offset(static_cast<int64_t>(offset_));
+    chunk_.set_total_bytes(static_cast<int64_t>(bytes_.size()));
+    offset_ += n;
+    if (n == 0) offset_ = 1;  // an empty cubin: one empty chunk
+    StartWrite(&chunk_);
+  }
+  std::string bytes_;
+  size_t offset_ = 0;
+  FetchChunk chunk_;
+};
+
+}  // namespace
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+grpc::ServerWriteReactor<WarmupEvent>* TpjitService::Warmup(
+    grpc::CallbackServerContext* context,
+    const tpjit::v1::WarmupRequest* request) {
+  return new WarmupReactor(daemon_, &executor_, context, request);
+}
+
+grpc::ServerUnaryReactor* TpjitService::Compile(
+    grpc::CallbackServerContext* context,
+    const tpjit::v1::CompileRequest* request,
+    tpjit::v1::CompileResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  executor_.Post([this, reactor, request, response] {
+    daemon_->Compile(
+        *request,
+        [reactor, response](absl::StatusOr<tpjit::v1::CompileResponse> r) {
+          if (r.ok()) *response = std::move(*r);
+          reactor->Finish(ToGrpc(r.status()));
+        });
+  });
+  return reactor;
+}
+
+grpc::ServerWriteReactor<FetchChunk>* TpjitService::Fetch(
+    grpc::CallbackServerContext* context,
+    const tpjit::v1::FetchRequest* request) {
+  (void)context;
+  return new FetchReactor(daemon_, request);
+}
+
+grpc::ServerUnaryReactor* TpjitService::Stats(
+    grpc::CallbackServerContext* context, const tpjit::v1::StatsRequest*,
+    tpjit::v1::StatsResponse* response) {
+  *response = daemon_->Stats();
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* TpjitService::Status(
+    grpc::CallbackServerContext* context, const tpjit::v1::StatusRequest*,
+    tpjit::v1::StatusResponse* response) {
+  *response = daemon_->Status();
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace tpjit

@@ -1,0 +1,45 @@
+// The gRPC face of tpjitd: tpjit.v1.Tpjit on the callback API. Reactions
+// never block: warm-ups are planned on an executor thread, progress is
+// pushed by the job and written one message at a time, and every reactor
+// deletes itself in OnDone. Converts absl::Status to grpc::Status here only.
+#ifndef TPJIT_DAEMON_SERVICE_H_
+#define TPJIT_DAEMON_SERVICE_H_
+
+#include "daemon/daemon.h"
+#include "daemon/executor.h"
+#include "tpjit/v1/tpjit.grpc.pb.h"
+
+namespace tpjit {
+
+grpc::Status ToGrpc(const absl::Status& status);
+
+class TpjitService final : public tpjit::v1::Tpjit::CallbackService {
+ public:
+  explicit TpjitService(Daemon* daemon) : daemon_(daemon), executor_(2) {}
+
+  grpc::ServerWriteReactor<tpjit::v1::WarmupEvent>* Warmup(
+      grpc::CallbackServerContext* context,
+      const tpjit::v1::WarmupRequest* request) override;
+  grpc::ServerUnaryReactor* Compile(
+      grpc::CallbackServerContext* context,
+      const tpjit::v1::CompileRequest* request,
+      tpjit::v1::CompileResponse* response) override;
+  grpc::ServerWriteReactor<tpjit::v1::FetchChunk>* Fetch(
+      grpc::CallbackServerContext* context,
+      const tpjit::v1::FetchRequest* request) override;
+  grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext* context,
+                                  const tpjit::v1::StatsRequest* request,
+                                  tpjit::v1::StatsResponse* response) override;
+  grpc::ServerUnaryReactor* Status(
+      grpc::CallbackServerContext* context,
+      const tpjit::v1::StatusRequest* request,
+      tpjit::v1::StatusResponse* response) override;
+
+ private:
+  Daemon* daemon_;
+  Executor executor_;
+};
+
+}  // namespace tpjit
+
+#endif  // TPJIT_DAEMON_SERVICE_H_

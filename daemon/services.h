@@ -1,0 +1,14 @@
+// The services tpjitd hosts beside tpjit.v1.Tpjit (barrier, metrics page),
+// each compiled in when its part is built.
+#ifndef TPJIT_DAEMON_SERVICES_H_
+#define TPJIT_DAEMON_SERVICES_H_
+
+#include "daemon/server.h"
+
+namespace tpjit {
+
+ServiceHook ExtraServices();
+
+}  // namespace tpjit
+
+#endif  // TPJIT_DAEMON_SERVICES_H_

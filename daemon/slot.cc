@@ -1,0 +1,271 @@
+#include "daemon/slot.h"
+
+#include <signal.h>
+
+#include <iostream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+
+namespace tpjit {
+namespace {
+
+constexpr int kMaxAttempts = 2;
+
+int MetaInt(const StoredCubin& e, const std::string& name) {
+  auto it = e.metadata.find(name);
+  int v = 0;
+  if (it != e.metadata.end()) (void)absl::SimpleAtoi(it->second, &v);
+  return v;
+}
+
+}  // namespace
+
+Slot::Slot(SlotOptions options, Scheduler* scheduler, CubinStore* store,
+           ProcessLauncher* launcher, DaemonCounters* counters)
+    : options_(std::move(options)),
+      scheduler_(scheduler),
+      store_(store),
+      launcher_(launcher),
+      counters_(counters) {}
+
+Slot::~Slot() { Stop(); }
+
+absl::Status Slot::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    procs_.resize(options_.procs);
+  }
+  for (int p = 0; p < options_.procs; ++p) {
+    absl::Status s = Restart(p);
+    if (!s.ok()) return s;
+  }
+  if (options_.gpu >= 0) {
+    absl::MutexLock lock(&check_mu_);
+    auto checker = launcher_->Launch(
+        {options_.worker_binary, "--load-check", absl::StrCat(options_.gpu)},
+        options_.worker_env);
+    if (!checker.ok()) return checker.status();
+    checker_ = std::move(*checker);
+  }
+  for (int p = 0; p < options_.procs; ++p) {
+    threads_.emplace_back([this, p] { Run(p); });
+  }
+  return absl::OkStatus();
+}
+
+void Slot::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    // Unblock threads waiting on a child; each thread reaps its own.
+    for (Proc& p : procs_) {
+      if (p.child && p.child->pid() > 0) kill(p.child->pid(), SIGKILL);
+    }
+  }
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  absl::MutexLock lock(&mu_);
+  for (Proc& p : procs_) {
+    if (p.child) p.child->Kill();
+  }
+  absl::MutexLock check_lock(&check_mu_);
+  if (checker_) checker_->Kill();
+}
+
+absl::Status Slot::Restart(int proc) {
+  auto child = launcher_->Launch({options_.worker_binary}, options_.worker_env);
+  absl::MutexLock lock(&mu_);
+  if (procs_[proc].child) procs_[proc].child->Kill();
+  procs_[proc].child.reset();
+  if (!child.ok()) return child.status();
+  procs_[proc].child = std::move(*child);
+  return absl::OkStatus();
+}
+
+void Slot::Run(int proc) {
+  while (auto task = scheduler_->Take(options_.index)) {
+    Execute(*task, proc, task);
+  }
+}
+
+bool Slot::FromCache(CompileTask& task) {
+  std::optional<StoredCubin> entry = store_->Get(task.key);
+  if (!entry) return false;
+  TaskOutcome outcome;
+  outcome.cache_hit = true;
+  outcome.slot = options_.index;
+  outcome.cubin = std::move(entry->cubin);
+  outcome.lowered_names =
+      absl::StrSplit(entry->metadata["lowered_names"], '\n', absl::SkipEmpty());
+  outcome.load_checked = entry->metadata["load_checked"] == "1";
+  for (const std::string& symbol : outcome.lowered_names) {
+    tpjit::v1::KernelAttributes a;
+    a.set_symbol(symbol);
+    a.set_registers(MetaInt(*entry, "registers"));
+    a.set_local_bytes(MetaInt(*entry, "local_bytes"));
+    a.set_static_smem_bytes(MetaInt(*entry, "static_smem_bytes"));
+    outcome.attributes.push_back(a);
+  }
+  counters_->cache_hits.fetch_add(1);
+  task.done(std::move(outcome));
+  return true;
+}
+
+void Slot::LoadCheck(const CompileTask& task, TaskOutcome& outcome) {
+  absl::MutexLock lock(&check_mu_);
+  if (!checker_) return;
+  tpjit::v1::WorkerRequest req;
+  req.set_kind(tpjit::v1::WorkerRequest::LOAD_CHECK);
+  req.set_cubin(outcome.cubin);
+  for (const auto& s : outcome.lowered_names) req.add_symbols(s);
+  auto resp = checker_->Call(req, absl::Now() + absl::Seconds(60));
+  if (!resp.ok() || !resp->ok()) {
+    std::cerr << "tpjitd: slot " << options_.index << ": load check of "
+              << task.label << " failed: "
+              << (resp.ok() ? resp->error() : resp.status().ToString()) << "\n";
+    if (!resp.ok()) {
+      checker_->Kill();
+      auto again = launcher_->Launch(
+          {options_.worker_binary, "--load-check", absl::StrCat(options_.gpu)},
+          options_.worker_env);
+      checker_ = again.ok() ? std::move(*again) : nullptr;
+    } else {
+      outcome.status = absl::InternalError(
+          absl::StrCat("cubin of ", task.label, " does not load on GPU ",
+                       options_.gpu, ": ", resp->error()));
+    }
+    return;
+  }
+  outcome.load_checked = true;
+  outcome.attributes.assign(resp->attributes().begin(),
+                            resp->attributes().end());
+}
+
+void Slot::Execute(CompileTask& task, int proc,
+                   std::shared_ptr<CompileTask> self) {
+  if (FromCache(task)) return;
+  std::unique_ptr<CompileLease> lease = store_->AcquireOrWait(
+      task.key, absl::Now() + absl::Seconds(2 * task.timeout_seconds + 10));
+  if (!lease && FromCache(task)) return;
+  counters_->cache_misses.fetch_add(1);
+  ChildProcess* child;
+  {
+    absl::MutexLock lock(&mu_);
+    child = procs_[proc].child.get();
+    procs_[proc].busy = true;
+  }
+  absl::StatusOr<tpjit::v1::WorkerResponse> resp =
+      child ? child->Call(task.request,
+                          absl::Now() + absl::Seconds(task.timeout_seconds))
+            : absl::UnavailableError("worker is not running");
+  {
+    absl::MutexLock lock(&mu_);
+    procs_[proc].busy = false;
+    if (resp.ok()) procs_[proc].max_rss = resp->max_rss_bytes();
+  }
+  if (!resp.ok()) {  // crash or time-out: restart the worker, retry elsewhere
+    restarts_.fetch_add(1);
+    counters_->worker_restarts.fetch_add(1);
+    std::cerr << "tpjitd: slot " << options_.index << " worker " << proc << ": "
+              << resp.status().message() << " while compiling " << task.label
+              << "; restarting it\n";
+    absl::Status restarted = Restart(proc);
+    if (!restarted.ok()) {
+      std::cerr << "tpjitd: slot " << options_.index
+                << ": cannot restart worker: " << restarted << "\n";
+    }
+    lease.reset();
+    task.last_slot = options_.index;
+    if (++task.attempts < kMaxAttempts) {
+      scheduler_->Requeue(std::move(self), options_.index);
+      return;
+    }
+    counters_->compile_failures.fetch_add(1);
+    TaskOutcome failed;
+    failed.slot = options_.index;
+    failed.status = absl::InternalError(
+        absl::StrCat(task.label, " failed ", task.attempts,
+                     " times; last: ", resp.status().message()));
+    task.done(std::move(failed));
+    return;
+  }
+  TaskOutcome outcome;
+  outcome.slot = options_.index;
+  outcome.log = resp->log();
+  if (!resp->ok()) {  // a compile error is deterministic: no retry
+    counters_->compile_failures.fetch_add(1);
+    outcome.status = absl::InvalidArgumentError(
+        absl::StrCat("compiling ", task.label, ": ", resp->error()));
+    outcome.log = resp->error();
+    task.done(std::move(outcome));
+    return;
+  }
+  outcome.cubin = resp->cubin();
+  outcome.lowered_names.assign(resp->lowered_names().begin(),
+                               resp->lowered_names().end());
+  outcome.compile_seconds = resp->wall_seconds();
+  outcome.cpu_seconds = resp->cpu_seconds();
+  counters_->RecordCompile(resp->wall_seconds());
+  compiled_.fetch_add(1);
+  LoadCheck(task, outcome);
+  if (outcome.status.ok()) {
+    StoredCubin entry;
+    entry.cubin = outcome.cubin;
+    entry.metadata["label"] = task.label;
+    entry.metadata["lowered_names"] =
+        absl::StrJoin(outcome.lowered_names, "\n");
+    entry.metadata["compile_seconds"] = absl::StrCat(outcome.compile_seconds);
+    entry.metadata["load_checked"] = outcome.load_checked ? "1" : "0";
+    if (!outcome.attributes.empty()) {
+      const auto& a = outcome.attributes.front();
+      entry.metadata["registers"] = absl::StrCat(a.registers());
+      entry.metadata["local_bytes"] = absl::StrCat(a.local_bytes());
+      entry.metadata["static_smem_bytes"] = absl::StrCat(a.static_smem_bytes());
+    }
+    store_->Put(task.key, entry);
+  }
+  lease.reset();
+  task.done(std::move(outcome));
+}
+
+int Slot::ProcsAlive() const {
+  absl::MutexLock lock(&mu_);
+  int alive = 0;
+  for (const Proc& p : procs_) alive += (p.child && p.child->pid() > 0);
+  return alive;
+}
+
+std::vector<int> Slot::WorkerPids() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<int> pids;
+  for (const Proc& p : procs_) pids.push_back(p.child ? p.child->pid() : -1);
+  return pids;
+}
+
+tpjit::v1::SlotStatus Slot::Status() const {
+  tpjit::v1::SlotStatus s;
+  s.set_slot(options_.index);
+  s.set_gpu(options_.gpu);
+  s.set_compiled(compiled_.load());
+  s.set_restarts(restarts_.load());
+  s.set_queued(scheduler_->Queued(options_.index));
+  absl::MutexLock lock(&mu_);
+  int alive = 0, busy = 0;
+  int64_t rss = 0;
+  for (const Proc& p : procs_) {
+    alive += (p.child && p.child->pid() > 0);
+    busy += p.busy;
+    rss += p.max_rss;
+  }
+  s.set_procs_alive(alive);
+  s.set_busy(busy);
+  s.set_rss_bytes(rss);
+  return s;
+}
+
+}  // namespace tpjit

@@ -1,0 +1,83 @@
+// A worker slot: one per GPU (or per --slots without GPUs). It owns a pool of
+// long-lived compile worker processes (one thread drives each) and, with a
+// GPU, the GPU's one load-check process. Slot threads take tasks from the
+// Scheduler (own shard first, then stealing), consult the cache, hold the
+// compile lease, compile, publish and load-check. A worker that crashes or
+// exceeds its time limit is killed and restarted; its task is retried on
+// another slot, and fails (with its log) after the second crash.
+// Thread-safe; Stop() joins all threads and kills all children.
+#ifndef TPJIT_DAEMON_SLOT_H_
+#define TPJIT_DAEMON_SLOT_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "daemon/child_process.h"
+#include "daemon/counters.h"
+#include "daemon/cubin_store.h"
+#include "daemon/scheduler.h"
+#include "tpjit/v1/tpjit.pb.h"
+
+namespace tpjit {
+
+struct SlotOptions {
+  int index = 0;
+  int gpu = -1;  // -1: no GPU, no load check
+  int procs = 1;
+  std::string worker_binary;
+  std::vector<std::string> worker_env;  // extra "K=V" for the children
+};
+
+class Slot {
+ public:
+  Slot(SlotOptions options, Scheduler* scheduler, CubinStore* store,
+       ProcessLauncher* launcher, DaemonCounters* counters);
+  ~Slot();
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+
+  // Starts the worker processes (and load-checker) and their threads.
+  absl::Status Start();
+  // Joins the threads (after Scheduler::Shutdown) and kills the children.
+  void Stop();
+
+  int index() const { return options_.index; }
+  int ProcsAlive() const;
+  tpjit::v1::SlotStatus Status() const;
+  // The pids of the slot's compile workers (for tests and fault drills).
+  std::vector<int> WorkerPids() const;
+
+ private:
+  struct Proc {
+    std::unique_ptr<ChildProcess> child;
+    bool busy = false;
+    int64_t max_rss = 0;
+  };
+  void Run(int proc);
+  void Execute(CompileTask& task, int proc, std::shared_ptr<CompileTask> self);
+  absl::Status Restart(int proc);
+  bool FromCache(CompileTask& task);
+  void LoadCheck(const CompileTask& task, TaskOutcome& outcome);
+
+  const SlotOptions options_;
+  Scheduler* const scheduler_;
+  CubinStore* const store_;
+  ProcessLauncher* const launcher_;
+  DaemonCounters* const counters_;
+  std::vector<std::thread> threads_;
+  std::atomic<int64_t> compiled_{0};
+  std::atomic<int64_t> restarts_{0};
+  mutable absl::Mutex mu_;
+  std::vector<Proc> procs_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex check_mu_;  // one load check at a time on the GPU's process
+  std::unique_ptr<ChildProcess> checker_ ABSL_GUARDED_BY(check_mu_);
+};
+
+}  // namespace tpjit
+
+#endif  // TPJIT_DAEMON_SLOT_H_

@@ -1,0 +1,24 @@
+// What a tpjit-worker process does with each request kind. Each handler
+// fills `response` (ok=false + error + log on failure). Not thread-safe: a
+// worker process handles one request at a time.
+#ifndef TPJIT_DAEMON_WORKER_HANDLERS_H_
+#define TPJIT_DAEMON_WORKER_HANDLERS_H_
+
+#include "tpjit/v1/worker.pb.h"
+
+namespace tpjit {
+
+void HandleNvrtc(const tpjit::v1::WorkerRequest& request,
+                 tpjit::v1::WorkerResponse* response);
+void HandleSelfTest(tpjit::v1::WorkerResponse* response);
+// NVCC back end (worker_nvcc.cc): `nvcc -cubin` in a private temp directory.
+void HandleNvcc(const tpjit::v1::WorkerRequest& request,
+                tpjit::v1::WorkerResponse* response);
+// Load check (worker_load_check.cc): loads the cubin on this process's GPU.
+// `gpu` < 0 means the process holds no GPU.
+void HandleLoadCheck(const tpjit::v1::WorkerRequest& request, int gpu,
+                     tpjit::v1::WorkerResponse* response);
+
+}  // namespace tpjit
+
+#endif  // TPJIT_DAEMON_WORKER_HANDLERS_H_
