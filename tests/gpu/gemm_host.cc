@@ -1,0 +1,266 @@
+#include "tests/gpu/gemm_host.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+
+namespace tpjit {
+namespace {
+
+constexpr double kRefMacBudget = 6e8;  // multiply-adds per check
+
+uint32_t Bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return u;
+}
+
+float FromBits(uint32_t u) {
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+// e4m3 codes with |value| <= 4 (keeps sums well inside fp32 and bf16 range).
+const std::vector<uint8_t>& SmallE4m3Codes() {
+  static const auto* codes = [] {
+    auto* v = new std::vector<uint8_t>();
+    for (int c = 0; c < 256; ++c) {
+      const float x = E4m3ToFloat(static_cast<uint8_t>(c));
+      if (!std::isnan(x) && std::fabs(x) <= 4.0f) v->push_back(c);
+    }
+    return v;
+  }();
+  return *codes;
+}
+
+void FillOperand(bool fp8, int64_t count, std::mt19937_64& rng,
+                 std::vector<uint8_t>& raw, std::vector<float>& val) {
+  raw.resize(count * (fp8 ? 1 : 2));
+  val.resize(count);
+  if (fp8) {
+    const auto& codes = SmallE4m3Codes();
+    for (int64_t i = 0; i < count; i += 8) {
+      uint64_t r = rng();
+      for (int64_t j = i; j < std::min(count, i + 8); ++j, r >>= 8) {
+        const uint8_t c = codes[(r & 0xff) % codes.size()];
+        raw[j] = c;
+        val[j] = E4m3ToFloat(c);
+      }
+    }
+    return;
+  }
+  auto* out = reinterpret_cast<uint16_t*>(raw.data());
+  for (int64_t i = 0; i < count; i += 2) {
+    const uint64_t r = rng();
+    for (int64_t j = i; j < std::min(count, i + 2); ++j) {
+      const uint32_t bits = static_cast<uint32_t>(r >> (32 * (j - i)));
+      const float x = (bits >> 8) * (2.0f / 16777216.0f) - 1.0f;
+      out[j] = FloatToBf16(x);
+      val[j] = Bf16ToFloat(out[j]);
+    }
+  }
+}
+
+void FillScales(int64_t count, std::mt19937_64& rng, std::vector<float>& s) {
+  std::uniform_real_distribution<float> dist(0.25f, 2.0f);
+  s.resize(count);
+  for (float& x : s) x = dist(rng);
+}
+
+std::vector<int32_t> ContigLayout(int groups, int64_t m, std::mt19937_64& rng) {
+  std::vector<int32_t> layout;
+  const int64_t per = std::max<int64_t>(1, m / std::max(1, groups));
+  for (int g = 0; g < groups && static_cast<int64_t>(layout.size()) < m; ++g) {
+    int64_t rows = std::uniform_int_distribution<int64_t>(0, 2 * per)(rng);
+    if (g == 0) rows = std::max<int64_t>(rows, 1);
+    layout.insert(layout.end(), rows, g);
+    while (layout.size() % 128 != 0) layout.push_back(-1);
+    if (g == 1) layout.insert(layout.end(), 128, -1);  // a padding tile
+  }
+  return layout;
+}
+
+}  // namespace
+
+uint16_t FloatToBf16(float x) {
+  uint32_t u = Bits(x);
+  u += 0x7fff + ((u >> 16) & 1);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+float Bf16ToFloat(uint16_t x) { return FromBits(uint32_t{x} << 16); }
+
+float E4m3ToFloat(uint8_t x) {
+  const int sign = x >> 7, exp = (x >> 3) & 0xf, man = x & 7;
+  if (exp == 15 && man == 7) return NAN;
+  const float v = exp == 0 ? std::ldexp(man / 8.0f, -6)
+                           : std::ldexp(1.0f + man / 8.0f, exp - 7);
+  return sign ? -v : v;
+}
+
+size_t HostGemm::d_bytes() const {
+  return static_cast<size_t>(a_rows) * spec.n * out_bytes();
+}
+
+int HostGemm::out_bytes() const { return Info(spec.family).f32_out ? 4 : 2; }
+
+int HostGemm::RowGroup(int64_t r) const {
+  switch (Info(spec.family).group) {
+    case GroupKind::kNone:
+      return r < m ? 0 : -1;
+    case GroupKind::kContig:
+      return r < static_cast<int64_t>(groups.size()) ? groups[r] : -1;
+    case GroupKind::kMasked: {
+      const int g = static_cast<int>(r / m);
+      return r % m < groups[g] ? g : -1;
+    }
+  }
+  return -1;
+}
+
+HostGemm MakeHostGemm(const KernelSpec& spec, int64_t m, std::mt19937_64& rng) {
+  const FamilyInfo& info = Info(spec.family);
+  HostGemm h;
+  h.spec = spec;
+  h.m = m;
+  h.a_rows = m;
+  if (info.group == GroupKind::kContig) {
+    h.groups = ContigLayout(spec.groups, m, rng);
+    h.m = h.a_rows = h.groups.size();
+  } else if (info.group == GroupKind::kMasked) {
+    h.a_rows = m * spec.groups;
+    for (int g = 0; g < spec.groups; ++g) {
+      h.groups.push_back(static_cast<int32_t>(
+          std::uniform_int_distribution<int64_t>(0, m)(rng)));
+    }
+    h.groups[0] = static_cast<int32_t>(m);
+    if (spec.groups > 1) h.groups[1] = 0;
+    if (spec.groups > 2) h.groups[2] = 1;
+  }
+  h.b_mats = info.group == GroupKind::kNone ? 1 : spec.groups;
+  FillOperand(info.fp8, h.a_rows * spec.k, rng, h.a, h.a_val);
+  FillOperand(info.fp8, int64_t{h.b_mats} * spec.n * spec.k, rng, h.b, h.b_val);
+  if (info.fp8) {
+    FillScales(h.a_rows * (spec.k / 128), rng, h.sa);
+    FillScales(int64_t{h.b_mats} * ((spec.n + 127) / 128) * (spec.k / 128), rng,
+               h.sb);
+  }
+  return h;
+}
+
+namespace {
+
+// Reference row `r` (group g) into `ref` (N values).
+void ReferenceRow(const HostGemm& h, int64_t r, int g,
+                  std::vector<double>& ref) {
+  const int n = h.spec.n, k = h.spec.k, kb = k / 128;
+  const bool fp8 = Info(h.spec.family).fp8;
+  const float* a = h.a_val.data() + r * k;
+  for (int j = 0; j < n; ++j) {
+    const float* b = h.b_val.data() + (int64_t{g} * n + j) * k;
+    double sum = 0;
+    if (!fp8) {
+      for (int i = 0; i < k; ++i) sum += double{a[i]} * b[i];
+    } else {
+      const float* sb =
+          h.sb.data() + (int64_t{g} * ((n + 127) / 128) + j / 128) * kb;
+      for (int blk = 0; blk < kb; ++blk) {
+        double part = 0;
+        for (int i = blk * 128; i < blk * 128 + 128; ++i) {
+          part += double{a[i]} * b[i];
+        }
+        sum += part * h.sa[r * kb + blk] * sb[blk];
+      }
+    }
+    ref[j] = sum;
+  }
+}
+
+double OutAt(const HostGemm& h, const std::vector<uint8_t>& d, int64_t idx) {
+  if (h.out_bytes() == 4) {
+    float x;
+    std::memcpy(&x, d.data() + idx * 4, 4);
+    return x;
+  }
+  uint16_t x;
+  std::memcpy(&x, d.data() + idx * 2, 2);
+  return Bf16ToFloat(x);
+}
+
+bool IsPoison(const HostGemm& h, const std::vector<uint8_t>& d, int64_t idx) {
+  for (int i = 0; i < h.out_bytes(); ++i) {
+    if (d[idx * h.out_bytes() + i] != kPoisonByte) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+CheckResult CheckGemm(const HostGemm& h, const std::vector<uint8_t>& d,
+                      double tolerance, std::mt19937_64& rng, int threads) {
+  CheckResult res;
+  const int n = h.spec.n;
+  std::vector<int64_t> valid;
+  for (int64_t r = 0; r < h.a_rows; ++r) {
+    const bool row_valid = h.RowGroup(r) >= 0;
+    if (row_valid) valid.push_back(r);
+    for (int j = 0; j < n; ++j) {
+      const int64_t idx = r * n + j;
+      if (!row_valid) {
+        res.touched_poison += !IsPoison(h, d, idx);
+      } else if (!std::isfinite(OutAt(h, d, idx))) {
+        ++res.nan_valid;
+      }
+    }
+  }
+  // Rows to compare: all, or a sample including the first and last.
+  std::vector<int64_t> rows = valid;
+  const int64_t budget = std::max<int64_t>(
+      16, static_cast<int64_t>(kRefMacBudget / (1.0 * n * h.spec.k)));
+  if (static_cast<int64_t>(rows.size()) > budget) {
+    std::set<int64_t> pick = {valid.front(), valid.back()};
+    while (static_cast<int64_t>(pick.size()) < budget) {
+      pick.insert(valid[rng() % valid.size()]);
+    }
+    rows.assign(pick.begin(), pick.end());
+  }
+  res.rows_checked = rows.size();
+  std::vector<double> err2(threads, 0), ref2(threads, 0);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      std::vector<double> ref(n);
+      for (size_t i = t; i < rows.size(); i += threads) {
+        const int64_t r = rows[i];
+        ReferenceRow(h, r, h.RowGroup(r), ref);
+        for (int j = 0; j < n; ++j) {
+          const double out = OutAt(h, d, r * n + j);
+          const double diff = std::isfinite(out) ? out - ref[j] : 1e300;
+          err2[t] += diff * diff;
+          ref2[t] += ref[j] * ref[j];
+        }
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  double e = 0, r = 0;
+  for (int t = 0; t < threads; ++t) {
+    e += err2[t];
+    r += ref2[t];
+  }
+  res.rel_err = r > 0 ? std::sqrt(e / r) : (e > 0 ? INFINITY : 0.0);
+  res.ok =
+      res.rel_err <= tolerance && res.nan_valid == 0 && res.touched_poison == 0;
+  res.detail = absl::StrFormat(
+      "rel_err=%.3g rows_checked=%d/%d nan_in_valid=%d poison_overwritten=%d",
+      res.rel_err, res.rows_checked, valid.size(), res.nan_valid,
+      res.touched_poison);
+  return res;
+}
+
+}  // namespace tpjit

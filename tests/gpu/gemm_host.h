@@ -1,0 +1,65 @@
+// Host-side helpers for the GEMM kernel tests and benchmarks: bf16 / e4m3
+// encoding, random operands in the layouts of kernels/README.md, the
+// double-precision reference and the poison checks. Thread-compatible.
+#ifndef TPJIT_TESTS_GPU_GEMM_HOST_H_
+#define TPJIT_TESTS_GPU_GEMM_HOST_H_
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "src/plan/kernel_spec.h"
+
+namespace tpjit {
+
+uint16_t FloatToBf16(float x);  // round to nearest even; x finite
+float Bf16ToFloat(uint16_t x);
+float E4m3ToFloat(uint8_t x);  // 0x7f / 0xff are NaN
+
+// One GEMM problem with host operands. `decoded_*` hold the exact values the
+// kernel sees (after bf16 / e4m3 rounding) as floats.
+struct HostGemm {
+  KernelSpec spec;
+  int64_t m = 0;       // GemmArgs::m: M, M_total (contig) or M_max (masked)
+  int64_t a_rows = 0;  // rows of A and D (masked: G * M_max)
+  int b_mats = 1;      // B matrices (grouped: G)
+  std::vector<uint8_t> a, b;    // raw operand bytes
+  std::vector<float> sa, sb;    // fp8 scales (empty for bf16)
+  std::vector<int32_t> groups;  // contig layout[M] or masked masked_m[G]
+  std::vector<float> a_val, b_val;
+  size_t d_bytes() const;
+  int out_bytes() const;  // 2 (bf16) or 4 (fp32)
+  // Group of row `r` of A/D, or -1 when the kernel must leave it untouched.
+  int RowGroup(int64_t r) const;
+};
+
+// Random operands (fresh from `rng`) for `spec` at `m`. Contig: segments of
+// random length per group, each padded with -1 rows to a multiple of 128
+// (plus whole padding tiles); `m` is rounded up to the layout's length.
+// Masked: masked_m[g] random in [0, m], including 0, 1 and m.
+HostGemm MakeHostGemm(const KernelSpec& spec, int64_t m, std::mt19937_64& rng);
+
+struct CheckResult {
+  bool ok = false;
+  double rel_err = 0;          // ||out - ref|| / ||ref|| over checked rows
+  int64_t rows_checked = 0;    // rows compared with the reference
+  int64_t nan_valid = 0;       // NaN / inf in rows the kernel must write
+  int64_t touched_poison = 0;  // written elements in rows it must not touch
+  std::string detail;
+};
+
+// The poison byte D is filled with before each launch (0xff: NaN in bf16
+// and fp32).
+constexpr uint8_t kPoisonByte = 0xff;
+
+// Compares `d` (the kernel's output) against the double-precision reference
+// on up to all valid rows (sampled when the problem is large; always the
+// first and last valid row), checks that no valid element is NaN/inf and
+// that rows the kernel must not write still hold the poison. Uses `threads`.
+CheckResult CheckGemm(const HostGemm& g, const std::vector<uint8_t>& d,
+                      double tolerance, std::mt19937_64& rng, int threads);
+
+}  // namespace tpjit
+
+#endif  // TPJIT_TESTS_GPU_GEMM_HOST_H_
