@@ -1,0 +1,256 @@
+#include "src/cache/cache.h"
+
+#include <algorithm>
+#include <random>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "src/common/status_macros.h"
+
+namespace tpjit {
+
+Cache::Cache(std::string dir, CacheOptions options)
+    : options_(std::move(options)), leases_(&cd_, options_.lease_ttl) {
+  if (options_.clock == nullptr) options_.clock = Clock::Real();
+  if (options_.fs == nullptr) options_.fs = FileSystem::Default();
+  if (!options_.log) options_.log = StderrCacheLog();
+  if (options_.host.empty()) options_.host = LocalHostName();
+  if (options_.pid == 0) options_.pid = LocalProcessId();
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  cd_.dir = std::move(dir);
+  cd_.fs = options_.fs;
+  cd_.clock = options_.clock;
+  cd_.host = options_.host;
+  cd_.pid = options_.pid;
+  cd_.log = options_.log;
+  cd_.counters = &counters_;
+}
+
+absl::StatusOr<std::unique_ptr<Cache>> Cache::Open(std::string dir,
+                                                   CacheOptions options) {
+  if (dir.empty()) return absl::InvalidArgumentError("cache dir is empty");
+  std::unique_ptr<Cache> cache(new Cache(std::move(dir), std::move(options)));
+  TPJIT_RETURN_IF_ERROR(cache->cd_.fs->CreateDirs(cache->cd_.dir));
+  TPJIT_ASSIGN_OR_RETURN(CacheScanReport scan, cache->Scan(nullptr));
+  cache->counters_.bytes = scan.bytes;
+  cache->counters_.entries = scan.entries;
+  return cache;
+}
+
+// ------------------------------------------------------------- Get / Put
+
+std::optional<CacheEntry> Cache::Get(absl::string_view key) {
+  if (absl::Status s = ValidateCacheKey(key); !s.ok()) {
+    CacheCounters::Add(counters_.misses);
+    cd_.Log(s.message());
+    return std::nullopt;
+  }
+  Pin pin = PinEntry(key);
+  const std::string path = cd_.EntryPath(key);
+  absl::StatusOr<std::string> bytes = cd_.fs->ReadFile(path);
+  if (!bytes.ok()) {
+    CacheCounters::Add(counters_.misses);
+    if (!absl::IsNotFound(bytes.status())) {
+      CacheCounters::Add(counters_.read_failures);
+      cd_.Log(absl::StrCat("read ", key, ": ", bytes.status().ToString()));
+    }
+    return std::nullopt;
+  }
+  absl::StatusOr<CacheEntry> entry = DecodeCacheEntry(*bytes, key);
+  if (!entry.ok()) {
+    CacheCounters::Add(counters_.misses);
+    MoveAside(key, entry.status().message());
+    return std::nullopt;
+  }
+  cd_.fs->SetMTime(path, cd_.clock->Now()).IgnoreError();
+  CacheCounters::Add(counters_.hits);
+  return *std::move(entry);
+}
+
+absl::StatusOr<std::string> Cache::ReadVerified(absl::string_view key) {
+  TPJIT_RETURN_IF_ERROR(ValidateCacheKey(key));
+  Pin pin = PinEntry(key);
+  TPJIT_ASSIGN_OR_RETURN(std::string bytes,
+                         cd_.fs->ReadFile(cd_.EntryPath(key)));
+  absl::StatusOr<CacheEntry> entry = DecodeCacheEntry(bytes, key);
+  if (!entry.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("entry ", key, ": ", entry.status().message()));
+  }
+  return bytes;
+}
+
+absl::Status Cache::Put(absl::string_view key, absl::string_view payload,
+                        const CacheMetadata& metadata) {
+  if (absl::Status s = ValidateCacheKey(key); !s.ok()) {
+    CacheCounters::Add(counters_.put_failures);
+    return s;
+  }
+  return WriteEntry(key, EncodeCacheEntry(key, metadata, payload));
+}
+
+absl::Status Cache::PutEncoded(absl::string_view key,
+                               absl::string_view entry_bytes) {
+  TPJIT_RETURN_IF_ERROR(ValidateCacheKey(key));
+  absl::StatusOr<CacheEntry> entry = DecodeCacheEntry(entry_bytes, key);
+  if (!entry.ok()) return entry.status();
+  return WriteEntry(key, entry_bytes);
+}
+
+absl::Status Cache::WriteEntry(absl::string_view key, absl::string_view bytes) {
+  const std::string path = cd_.EntryPath(key);
+  absl::StatusOr<FileInfo> old = cd_.fs->Stat(path);
+  absl::Status s = WriteFileAtomically(cd_, path, key, bytes);
+  if (!s.ok()) {
+    CacheCounters::Add(counters_.put_failures);
+    cd_.Log(absl::StrCat("put ", key, " failed: ", s.ToString()));
+    return s;
+  }
+  cd_.fs->SetMTime(path, cd_.clock->Now()).IgnoreError();
+  int64_t size = static_cast<int64_t>(bytes.size());
+  CacheCounters::Add(counters_.bytes, old.ok() ? size - old->size : size);
+  if (!old.ok()) CacheCounters::Add(counters_.entries);
+  MaybeEvict();
+  return absl::OkStatus();
+}
+
+absl::Status Cache::Remove(absl::string_view key) {
+  TPJIT_RETURN_IF_ERROR(ValidateCacheKey(key));
+  absl::Status s = cd_.fs->Unlink(cd_.EntryPath(key));
+  if (absl::IsNotFound(s)) return absl::OkStatus();
+  return s;
+}
+
+void Cache::MoveAside(absl::string_view key, absl::string_view reason) {
+  CacheCounters::Add(counters_.corrupt_entries);
+  const std::string corrupt_dir = JoinPath(cd_.dir, kCorruptDir);
+  const std::string dest = JoinPath(
+      corrupt_dir, absl::StrCat(key, ".", absl::ToUnixNanos(cd_.clock->Now()),
+                                ".", RandomHex64()));
+  absl::Status s = cd_.fs->CreateDirs(corrupt_dir);
+  if (s.ok()) s = cd_.fs->Rename(cd_.EntryPath(key), dest);
+  cd_.Log(absl::StrCat("corrupt entry ", key, " (", reason,
+                       "): ", s.ok() ? "moved to " + dest : s.ToString()));
+  if (!s.ok()) return;
+  // A writer may have replaced the bad entry between our read and the
+  // rename; if what we moved verifies, put it back (unless a newer one is
+  // already there).
+  if (auto moved = cd_.fs->ReadFile(dest);
+      moved.ok() && DecodeCacheEntry(*moved, key).ok() &&
+      cd_.fs->Link(dest, cd_.EntryPath(key)).ok()) {
+    cd_.fs->Unlink(dest).IgnoreError();
+  }
+}
+
+// --------------------------------------------------------------- Leases
+
+absl::StatusOr<Lease> Cache::TryAcquireLease(absl::string_view key) {
+  return leases_.TryAcquire(key);
+}
+
+absl::Duration Cache::Backoff(int attempt) {
+  absl::Duration d = options_.min_backoff * (1 << std::min(attempt, 16));
+  d = std::min(d, options_.max_backoff);
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  // Jitter in [d/2, d) so waiters on one key spread out.
+  double f = 0.5 + 0.5 * std::uniform_real_distribution<double>(0, 1)(rng);
+  return d * f;
+}
+
+absl::StatusOr<Lease> Cache::AcquireLease(absl::string_view key,
+                                          absl::Time deadline) {
+  bool waited = false;
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<Lease> lease = leases_.TryAcquire(key);
+    if (!absl::IsUnavailable(lease.status())) return lease;
+    if (!waited) CacheCounters::Add(counters_.lease_waits);
+    waited = true;
+    absl::Time now = cd_.clock->MonotonicNow();
+    if (now >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("waiting for lease: ", lease.status().message()));
+    }
+    cd_.clock->SleepFor(std::min(Backoff(attempt), deadline - now));
+  }
+}
+
+absl::StatusOr<Cache::EntryOrLease> Cache::WaitForEntryOrLease(
+    absl::string_view key, absl::Time deadline) {
+  TPJIT_RETURN_IF_ERROR(ValidateCacheKey(key));
+  bool saw_owner = false;
+  std::optional<absl::Time> owner_gone_at;
+  std::string last_error = "no lease seen";
+  for (int attempt = 0;; ++attempt) {
+    EntryOrLease out;
+    if ((out.entry = Get(key))) return out;
+    absl::Time now = cd_.clock->MonotonicNow();
+    absl::StatusOr<LeaseOwner> owner = leases_.ReadOwner(key);
+    bool live = owner.ok() && cd_.clock->Now() <= owner->expiry;
+    if (live) {
+      if (!saw_owner) CacheCounters::Add(counters_.lease_waits);
+      saw_owner = true;
+      owner_gone_at.reset();
+      last_error =
+          absl::StrCat("leased by host ", owner->host, " pid ", owner->pid);
+    } else if (saw_owner && absl::IsNotFound(owner.status()) &&
+               (!owner_gone_at ||
+                now < *owner_gone_at + options_.visibility_grace)) {
+      // The owner finished: its entry may become visible late here.
+      if (!owner_gone_at) owner_gone_at = now;
+      last_error = "owner released its lease; entry not visible yet";
+    } else {
+      absl::StatusOr<Lease> lease = leases_.TryAcquire(key);
+      if (lease.ok()) {
+        // The entry may have been published just before the lease went.
+        if ((out.entry = Get(key))) return out;
+        out.lease = *std::move(lease);
+        return out;
+      }
+      if (!absl::IsUnavailable(lease.status())) return lease.status();
+      if (!saw_owner) CacheCounters::Add(counters_.lease_waits);
+      saw_owner = true;
+      owner_gone_at.reset();
+      last_error = std::string(lease.status().message());
+    }
+    if (now >= deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "waiting for cache entry or lease of ", key, ": ", last_error));
+    }
+    cd_.clock->SleepFor(std::min(Backoff(attempt), deadline - now));
+  }
+}
+
+// ------------------------------------------------------------------ Pins
+
+Cache::Pin::Pin(Cache* cache, std::string key)
+    : cache_(cache), key_(std::move(key)) {}
+Cache::Pin::Pin(Pin&& other) noexcept
+    : cache_(std::exchange(other.cache_, nullptr)),
+      key_(std::move(other.key_)) {}
+Cache::Pin::~Pin() {
+  if (cache_ != nullptr) cache_->Unpin(key_);
+}
+
+Cache::Pin Cache::PinEntry(absl::string_view key) {
+  absl::MutexLock lock(&mu_);
+  ++pinned_[std::string(key)];
+  return Pin(this, std::string(key));
+}
+
+void Cache::Unpin(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  auto it = pinned_.find(key);
+  if (it != pinned_.end() && --it->second == 0) pinned_.erase(it);
+}
+
+bool Cache::IsPinned(const std::string& key) const {
+  absl::MutexLock lock(&mu_);
+  return pinned_.count(key) > 0;
+}
+
+absl::Status Cache::ProbeWritable() {
+  ScopedTempFile probe(cd_.fs, cd_.TempPath(".probe"));
+  return WriteWholeFile(*cd_.fs, probe.path(), "tpjit", /*exclusive=*/true);
+}
+
+}  // namespace tpjit
