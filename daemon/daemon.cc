@@ -131,7 +131,8 @@ absl::Status Daemon::Warmup(const tpjit::v1::WarmupRequest& request,
     if (it != jobs_.end() && !it->second->failed()) {
       found = it->second;
     } else {
-      found = std::make_shared<Job>(plan->digest, request.spec(),
+      std::string id = plan->digest;  // before the plan is moved
+      found = std::make_shared<Job>(std::move(id), request.spec(),
                                     std::move(*plan), absl::Now());
       jobs_[found->id()] = found;
       created = true;
