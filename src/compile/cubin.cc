@@ -69,9 +69,9 @@ absl::StatusOr<Elf> ParseHeaders(absl::string_view data) {
   return elf;
 }
 
-// True when .symtab holds a function symbol named `symbol`.
-absl::StatusOr<bool> HasFunction(absl::string_view data, const Elf& elf,
-                                 absl::string_view symbol) {
+// The .symtab index of function symbol `symbol`, or -1 when absent.
+absl::StatusOr<int64_t> FunctionIndex(absl::string_view data, const Elf& elf,
+                                      absl::string_view symbol) {
   for (const Elf64_Shdr& s : elf.sections) {
     if (s.sh_type != SHT_SYMTAB) continue;
     if (s.sh_entsize != sizeof(Elf64_Sym) || s.sh_link >= elf.sections.size()) {
@@ -84,12 +84,45 @@ absl::StatusOr<bool> HasFunction(absl::string_view data, const Elf& elf,
       if (!Read(data, s.sh_offset + off, &sym)) return Bad("symbol past end");
       if (ELF64_ST_TYPE(sym.st_info) == STT_FUNC &&
           StringAt(data, strtab, sym.st_name) == symbol) {
-        return true;
+        return static_cast<int64_t>(off / sizeof(Elf64_Sym));
       }
     }
-    return false;
+    return -1;
   }
   return Bad("no .symtab");
+}
+
+// EIATTR records of a .nv.info section: {u8 format, u8 attribute, then
+// either a u16 value (formats 1-3) or a u16 size and that many bytes
+// (format 4, EIFMT_SVAL)}. Per-kernel values are {u32 symbol, u32 value}.
+constexpr uint8_t kEifmtSval = 0x04;
+constexpr uint8_t kEiattrFrameSize = 0x11;
+constexpr uint8_t kEiattrRegcount = 0x2f;
+
+void ReadNvInfo(absl::string_view info, int64_t symbol_index,
+                CubinKernelInfo& out) {
+  size_t pos = 0;
+  while (pos + 4 <= info.size()) {
+    const uint8_t format = info[pos], attr = info[pos + 1];
+    uint16_t size = 0;
+    std::memcpy(&size, info.data() + pos + 2, 2);
+    if (format != kEifmtSval) {
+      pos += 4;
+      continue;
+    }
+    if (pos + 4 + size > info.size()) return;
+    if (size == 8) {
+      uint32_t sym = 0, value = 0;
+      std::memcpy(&sym, info.data() + pos + 4, 4);
+      std::memcpy(&value, info.data() + pos + 8, 4);
+      if (sym == symbol_index && attr == kEiattrRegcount) {
+        out.registers = static_cast<int>(value);
+      } else if (sym == symbol_index && attr == kEiattrFrameSize) {
+        out.frame_bytes = static_cast<int>(value);
+      }
+    }
+    pos += 4 + size;
+  }
 }
 
 }  // namespace
@@ -97,8 +130,9 @@ absl::StatusOr<bool> HasFunction(absl::string_view data, const Elf& elf,
 absl::StatusOr<CubinKernelInfo> InspectCubin(absl::string_view cubin,
                                              absl::string_view symbol) {
   TPJIT_ASSIGN_OR_RETURN(const Elf elf, ParseHeaders(cubin));
-  TPJIT_ASSIGN_OR_RETURN(const bool found, HasFunction(cubin, elf, symbol));
-  if (!found) {
+  TPJIT_ASSIGN_OR_RETURN(const int64_t index,
+                         FunctionIndex(cubin, elf, symbol));
+  if (index < 0) {
     return absl::NotFoundError(
         absl::StrCat("cubin holds no function symbol ", symbol));
   }
@@ -114,8 +148,9 @@ absl::StatusOr<CubinKernelInfo> InspectCubin(absl::string_view cubin,
   const std::string shared = absl::StrCat(".nv.shared.", symbol);
   for (const Elf64_Shdr& s : elf.sections) {
     const absl::string_view name = StringAt(cubin, names, s.sh_name);
-    if (name == text) {
-      info.registers = static_cast<int>(s.sh_info >> 24);
+    if (name == ".nv.info" || name == absl::StrCat(".nv.info.", symbol)) {
+      ReadNvInfo(cubin.substr(s.sh_offset, s.sh_size), index, info);
+    } else if (name == text) {
       info.code_bytes = static_cast<int64_t>(s.sh_size);
     } else if (name == shared) {
       info.static_shared = static_cast<int64_t>(s.sh_size);

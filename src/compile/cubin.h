@@ -14,8 +14,9 @@ namespace tpjit {
 struct CubinKernelInfo {
   std::string symbol;
   int sm = 0;                 // e_flags' SM (e.g. 90), 0 if unknown
-  int registers = -1;         // from .text.<symbol>, -1 if absent
-  int64_t static_shared = 0;  // size of .nv.shared.<symbol>
+  int registers = -1;         // EIATTR_REGCOUNT in .nv.info, -1 if absent
+  int frame_bytes = -1;       // EIATTR_FRAME_SIZE (stack: spills, arrays)
+  int64_t static_shared = 0;  // size of .nv.shared.<symbol> (incl. reserved)
   int64_t code_bytes = 0;     // size of .text.<symbol>
 };
 
