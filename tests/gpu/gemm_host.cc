@@ -38,32 +38,58 @@ const std::vector<uint8_t>& SmallE4m3Codes() {
   return *codes;
 }
 
-void FillOperand(bool fp8, int64_t count, std::mt19937_64& rng,
-                 std::vector<uint8_t>& raw, std::vector<float>& val) {
-  raw.resize(count * (fp8 ? 1 : 2));
-  val.resize(count);
+// e4m3 code -> value, for all 256 codes.
+const float* E4m3Table() {
+  static const float* table = [] {
+    auto* t = new float[256];
+    for (int c = 0; c < 256; ++c) t[c] = E4m3ToFloat(static_cast<uint8_t>(c));
+    return t;
+  }();
+  return table;
+}
+
+// Fills raw[i0, i1) / val[i0, i1) from its own generator.
+void FillRange(bool fp8, int64_t i0, int64_t i1, uint64_t seed,
+               std::vector<uint8_t>& raw, std::vector<float>& val) {
+  std::mt19937_64 rng(seed);
   if (fp8) {
     const auto& codes = SmallE4m3Codes();
-    for (int64_t i = 0; i < count; i += 8) {
+    const float* table = E4m3Table();
+    for (int64_t i = i0; i < i1; i += 8) {
       uint64_t r = rng();
-      for (int64_t j = i; j < std::min(count, i + 8); ++j, r >>= 8) {
+      for (int64_t j = i; j < std::min(i1, i + 8); ++j, r >>= 8) {
         const uint8_t c = codes[(r & 0xff) % codes.size()];
         raw[j] = c;
-        val[j] = E4m3ToFloat(c);
+        val[j] = table[c];
       }
     }
     return;
   }
   auto* out = reinterpret_cast<uint16_t*>(raw.data());
-  for (int64_t i = 0; i < count; i += 2) {
+  for (int64_t i = i0; i < i1; i += 2) {
     const uint64_t r = rng();
-    for (int64_t j = i; j < std::min(count, i + 2); ++j) {
+    for (int64_t j = i; j < std::min(i1, i + 2); ++j) {
       const uint32_t bits = static_cast<uint32_t>(r >> (32 * (j - i)));
       const float x = (bits >> 8) * (2.0f / 16777216.0f) - 1.0f;
       out[j] = FloatToBf16(x);
       val[j] = Bf16ToFloat(out[j]);
     }
   }
+}
+
+void FillOperand(bool fp8, int64_t count, std::mt19937_64& rng, int threads,
+                 std::vector<uint8_t>& raw, std::vector<float>& val) {
+  raw.resize(count * (fp8 ? 1 : 2));
+  val.resize(count);
+  // Chunks are multiples of 8 elements so each generator call fills whole
+  // groups.
+  const int64_t chunk = ((count + threads - 1) / threads + 7) / 8 * 8;
+  std::vector<std::thread> pool;
+  for (int64_t i0 = 0; i0 < count; i0 += chunk) {
+    pool.emplace_back(FillRange, fp8, i0, std::min(count, i0 + chunk), rng(),
+                      std::ref(raw), std::ref(val));
+  }
+  for (auto& t : pool) t.join();
 }
 
 void FillScales(int64_t count, std::mt19937_64& rng, std::vector<float>& s) {
@@ -123,7 +149,23 @@ int HostGemm::RowGroup(int64_t r) const {
   return -1;
 }
 
-HostGemm MakeHostGemm(const KernelSpec& spec, int64_t m, std::mt19937_64& rng) {
+std::shared_ptr<const HostOperandB> MakeHostB(const KernelSpec& spec,
+                                              std::mt19937_64& rng,
+                                              int threads) {
+  const FamilyInfo& info = Info(spec.family);
+  auto b = std::make_shared<HostOperandB>();
+  b->b_mats = info.group == GroupKind::kNone ? 1 : spec.groups;
+  FillOperand(info.fp8, int64_t{b->b_mats} * spec.n * spec.k, rng, threads,
+              b->raw, b->val);
+  if (info.fp8) {
+    FillScales(int64_t{b->b_mats} * ((spec.n + 127) / 128) * (spec.k / 128),
+               rng, b->scales);
+  }
+  return b;
+}
+
+HostGemm MakeHostGemm(const KernelSpec& spec, int64_t m, std::mt19937_64& rng,
+                      std::shared_ptr<const HostOperandB> b, int threads) {
   const FamilyInfo& info = Info(spec.family);
   HostGemm h;
   h.spec = spec;
@@ -142,14 +184,9 @@ HostGemm MakeHostGemm(const KernelSpec& spec, int64_t m, std::mt19937_64& rng) {
     if (spec.groups > 1) h.groups[1] = 0;
     if (spec.groups > 2) h.groups[2] = 1;
   }
-  h.b_mats = info.group == GroupKind::kNone ? 1 : spec.groups;
-  FillOperand(info.fp8, h.a_rows * spec.k, rng, h.a, h.a_val);
-  FillOperand(info.fp8, int64_t{h.b_mats} * spec.n * spec.k, rng, h.b, h.b_val);
-  if (info.fp8) {
-    FillScales(h.a_rows * (spec.k / 128), rng, h.sa);
-    FillScales(int64_t{h.b_mats} * ((spec.n + 127) / 128) * (spec.k / 128), rng,
-               h.sb);
-  }
+  h.b = std::move(b);
+  FillOperand(info.fp8, h.a_rows * spec.k, rng, threads, h.a, h.a_val);
+  if (info.fp8) FillScales(h.a_rows * (spec.k / 128), rng, h.sa);
   return h;
 }
 
@@ -162,13 +199,13 @@ void ReferenceRow(const HostGemm& h, int64_t r, int g,
   const bool fp8 = Info(h.spec.family).fp8;
   const float* a = h.a_val.data() + r * k;
   for (int j = 0; j < n; ++j) {
-    const float* b = h.b_val.data() + (int64_t{g} * n + j) * k;
+    const float* b = h.b->val.data() + (int64_t{g} * n + j) * k;
     double sum = 0;
     if (!fp8) {
       for (int i = 0; i < k; ++i) sum += double{a[i]} * b[i];
     } else {
       const float* sb =
-          h.sb.data() + (int64_t{g} * ((n + 127) / 128) + j / 128) * kb;
+          h.b->scales.data() + (int64_t{g} * ((n + 127) / 128) + j / 128) * kb;
       for (int blk = 0; blk < kb; ++blk) {
         double part = 0;
         for (int i = blk * 128; i < blk * 128 + 128; ++i) {

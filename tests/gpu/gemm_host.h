@@ -5,6 +5,7 @@
 #define TPJIT_TESTS_GPU_GEMM_HOST_H_
 
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -17,28 +18,44 @@ uint16_t FloatToBf16(float x);  // round to nearest even; x finite
 float Bf16ToFloat(uint16_t x);
 float E4m3ToFloat(uint8_t x);  // 0x7f / 0xff are NaN
 
+// B operand(s) of a kernel: [b_mats, N, K] raw bytes, their exact values as
+// floats and (fp8) the scales [b_mats, ceil(N/128), K/128]. Shared by all the
+// problems a test runs with one kernel.
+struct HostOperandB {
+  int b_mats = 1;
+  std::vector<uint8_t> raw;
+  std::vector<float> val;
+  std::vector<float> scales;
+};
+
+// Random B for `spec` (grouped: G matrices), filled on `threads` threads.
+std::shared_ptr<const HostOperandB> MakeHostB(const KernelSpec& spec,
+                                              std::mt19937_64& rng,
+                                              int threads);
+
 // One GEMM problem with host operands. `decoded_*` hold the exact values the
 // kernel sees (after bf16 / e4m3 rounding) as floats.
 struct HostGemm {
   KernelSpec spec;
   int64_t m = 0;       // GemmArgs::m: M, M_total (contig) or M_max (masked)
   int64_t a_rows = 0;  // rows of A and D (masked: G * M_max)
-  int b_mats = 1;      // B matrices (grouped: G)
-  std::vector<uint8_t> a, b;    // raw operand bytes
-  std::vector<float> sa, sb;    // fp8 scales (empty for bf16)
+  std::shared_ptr<const HostOperandB> b;
+  std::vector<uint8_t> a;       // raw operand bytes
+  std::vector<float> sa;        // fp8 A scales (empty for bf16)
   std::vector<int32_t> groups;  // contig layout[M] or masked masked_m[G]
-  std::vector<float> a_val, b_val;
+  std::vector<float> a_val;
   size_t d_bytes() const;
   int out_bytes() const;  // 2 (bf16) or 4 (fp32)
   // Group of row `r` of A/D, or -1 when the kernel must leave it untouched.
   int RowGroup(int64_t r) const;
 };
 
-// Random operands (fresh from `rng`) for `spec` at `m`. Contig: segments of
-// random length per group, each padded with -1 rows to a multiple of 128
-// (plus whole padding tiles); `m` is rounded up to the layout's length.
+// Random A operand (fresh from `rng`) for `spec` at `m`, with B `b`. Contig:
+// segments of random length per group, each padded with -1 rows to a multiple
+// of 128 (plus whole padding tiles); `m` is rounded up to the layout's length.
 // Masked: masked_m[g] random in [0, m], including 0, 1 and m.
-HostGemm MakeHostGemm(const KernelSpec& spec, int64_t m, std::mt19937_64& rng);
+HostGemm MakeHostGemm(const KernelSpec& spec, int64_t m, std::mt19937_64& rng,
+                      std::shared_ptr<const HostOperandB> b, int threads);
 
 struct CheckResult {
   bool ok = false;

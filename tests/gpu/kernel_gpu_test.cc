@@ -253,18 +253,21 @@ void RunCase(CudaDriver* driver, const KernelCase& c, const CompileOutput& co,
   const int threads =
       std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   row.pass = true;
+  auto upload = [&](const void* data, size_t bytes) {
+    absl::StatusOr<DeviceBuffer> b = DeviceBuffer::Allocate(driver, bytes);
+    EXPECT_TRUE(b.ok()) << b.status();
+    if (b.ok() && bytes > 0) EXPECT_TRUE(b->Upload(data, bytes).ok());
+    return b.ok() ? std::move(*b) : DeviceBuffer();
+  };
+  // B is shared by all M of this kernel (it is the bulk of grouped data).
+  const std::shared_ptr<const HostOperandB> host_b =
+      MakeHostB(c.spec, rng, threads);
+  DeviceBuffer b = upload(host_b->raw.data(), host_b->raw.size());
+  DeviceBuffer sb = upload(host_b->scales.data(), host_b->scales.size() * 4);
   for (int64_t m : c.ms) {
-    const HostGemm h = MakeHostGemm(c.spec, m, rng);
-    auto upload = [&](const void* data, size_t bytes) {
-      absl::StatusOr<DeviceBuffer> b = DeviceBuffer::Allocate(driver, bytes);
-      EXPECT_TRUE(b.ok()) << b.status();
-      if (b.ok() && bytes > 0) EXPECT_TRUE(b->Upload(data, bytes).ok());
-      return b.ok() ? std::move(*b) : DeviceBuffer();
-    };
+    const HostGemm h = MakeHostGemm(c.spec, m, rng, host_b, threads);
     DeviceBuffer a = upload(h.a.data(), h.a.size());
-    DeviceBuffer b = upload(h.b.data(), h.b.size());
     DeviceBuffer sa = upload(h.sa.data(), h.sa.size() * 4);
-    DeviceBuffer sb = upload(h.sb.data(), h.sb.size() * 4);
     DeviceBuffer groups = upload(h.groups.data(), h.groups.size() * 4);
     absl::StatusOr<DeviceBuffer> d =
         DeviceBuffer::Allocate(driver, h.d_bytes());
