@@ -27,8 +27,9 @@ void SetHealth(grpc::Server* server, bool serving) {
   if (server == nullptr) return;
   auto* health = server->GetHealthCheckService();
   if (health == nullptr) return;
-  health->SetServingStatus(serving);
+  // The named service first: once "" says SERVING, both are known.
   health->SetServingStatus(kServiceName, serving);
+  health->SetServingStatus(serving);
 }
 
 absl::Status PrepareSocket(const std::string& path) {
@@ -75,6 +76,7 @@ absl::Status RunServer(Daemon& daemon, const ServiceHook& hook) {
         absl::StrCat("cannot listen on unix:", config.socket));
   }
   chmod(config.socket.c_str(), 0660);
+  SetHealth(server.get(), false);  // NOT_SERVING until the monitor says so
   std::unique_ptr<grpc::Server> health_server;
   if (config.health_port > 0) {
     grpc::ServerBuilder hb;
