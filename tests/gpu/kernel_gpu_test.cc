@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <ostream>
 #include <random>
 #include <thread>
 
@@ -24,6 +25,10 @@
 #include "tests/gpu/gemm_host.h"
 
 namespace tpjit {
+
+// Readable test parameters in ctest / gtest output.
+void PrintTo(Family family, std::ostream* os) { *os << Info(family).id; }
+
 namespace {
 
 struct Shape {
