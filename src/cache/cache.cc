@@ -39,7 +39,8 @@ absl::StatusOr<std::unique_ptr<Cache>> Cache::Open(std::string dir,
 
 // ------------------------------------------------------------- Get / Put
 
-std::optional<CacheEntry> Cache::Get(absl::string_view key) {
+std::optional<CacheEntry> Cache::Lookup(absl::string_view key,
+                                        bool count_miss) {
   if (absl::Status s = ValidateCacheKey(key); !s.ok()) {
     CacheCounters::Add(counters_.misses);
     cd_.Log(s.message());
@@ -49,7 +50,7 @@ std::optional<CacheEntry> Cache::Get(absl::string_view key) {
   const std::string path = cd_.EntryPath(key);
   absl::StatusOr<std::string> bytes = cd_.fs->ReadFile(path);
   if (!bytes.ok()) {
-    CacheCounters::Add(counters_.misses);
+    if (count_miss) CacheCounters::Add(counters_.misses);
     if (!absl::IsNotFound(bytes.status())) {
       CacheCounters::Add(counters_.read_failures);
       cd_.Log(absl::StrCat("read ", key, ": ", bytes.status().ToString()));
@@ -58,7 +59,7 @@ std::optional<CacheEntry> Cache::Get(absl::string_view key) {
   }
   absl::StatusOr<CacheEntry> entry = DecodeCacheEntry(*bytes, key);
   if (!entry.ok()) {
-    CacheCounters::Add(counters_.misses);
+    if (count_miss) CacheCounters::Add(counters_.misses);
     MoveAside(key, entry.status().message());
     return std::nullopt;
   }
@@ -182,7 +183,8 @@ absl::StatusOr<Cache::EntryOrLease> Cache::WaitForEntryOrLease(
   std::string last_error = "no lease seen";
   for (int attempt = 0;; ++attempt) {
     EntryOrLease out;
-    if ((out.entry = Get(key))) return out;
+    // Polling: only the first look counts as a miss.
+    if ((out.entry = Lookup(key, attempt == 0))) return out;
     absl::Time now = cd_.clock->MonotonicNow();
     absl::StatusOr<LeaseOwner> owner = leases_.ReadOwner(key);
     bool live = owner.ok() && cd_.clock->Now() <= owner->expiry;
@@ -202,7 +204,7 @@ absl::StatusOr<Cache::EntryOrLease> Cache::WaitForEntryOrLease(
       absl::StatusOr<Lease> lease = leases_.TryAcquire(key);
       if (lease.ok()) {
         // The entry may have been published just before the lease went.
-        if ((out.entry = Get(key))) return out;
+        if ((out.entry = Lookup(key, false))) return out;
         out.lease = *std::move(lease);
         return out;
       }

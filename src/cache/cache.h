@@ -22,7 +22,8 @@
 // CacheOptions::log) and count failures (Stats()). Nothing here aborts.
 //
 // Thread-safety: a Cache is thread-safe. Time and sleeps go through
-// CacheOptions::clock, file access through CacheOptions::fs.
+// CacheOptions::clock, file access through CacheOptions::fs. Leases and Pins
+// refer to their Cache: destroy them before it.
 #ifndef TPJIT_SRC_CACHE_CACHE_H_
 #define TPJIT_SRC_CACHE_CACHE_H_
 
@@ -100,7 +101,9 @@ class Cache {
 
   // The verified entry of `key`, or nullopt on a miss (absent, corrupt,
   // unreadable, invalid key). A hit refreshes the entry's access time.
-  std::optional<CacheEntry> Get(absl::string_view key);
+  std::optional<CacheEntry> Get(absl::string_view key) {
+    return Lookup(key, /*count_miss=*/true);
+  }
   // Publishes an entry atomically (replacing any entry of `key`), then
   // evicts if over the size cap. On failure nothing is left behind.
   absl::Status Put(absl::string_view key, absl::string_view payload,
@@ -169,6 +172,7 @@ class Cache {
 
  private:
   Cache(std::string dir, CacheOptions options);
+  std::optional<CacheEntry> Lookup(absl::string_view key, bool count_miss);
   absl::StatusOr<CacheScanReport> Scan(std::vector<CacheEntryInfo>* out);
   absl::Status WriteEntry(absl::string_view key, absl::string_view bytes);
   void MoveAside(absl::string_view key, absl::string_view reason);

@@ -146,7 +146,9 @@ void Lease::Release() {
 
 void Lease::StartRenewer(absl::Duration every,
                          std::function<void(absl::Time)> on_renewed) {
+  if (!held()) return;
   State* s = state_.get();
+  if (s->renewer.joinable()) return;
   s->renewer = std::thread([s, every, on_renewed = std::move(on_renewed)] {
     absl::MutexLock lock(&s->mu);
     for (;;) {

@@ -129,6 +129,20 @@ std::vector<std::string> CheckLog(const std::string& text, int* compiles) {
   return violations;
 }
 
+TEST(CacheStressTest, LogCheckerFindsOverlappingLiveLeases) {
+  int compiles = 0;
+  // b acquires at 150 while a's lease (renewed to 200) is live: violation.
+  EXPECT_EQ(
+      CheckLog("S k a 0 100\nR k a 200\nS k b 150 300\n", &compiles).size(),
+      1u);
+  // c acquires after a's expiry, d after c released: fine.
+  EXPECT_TRUE(
+      CheckLog("S k a 0 100\nS k c 101 300\nE k c\nS k d 150 400\n", &compiles)
+          .empty());
+  EXPECT_EQ(compiles, 3);
+  EXPECT_EQ(CheckLog("BAD k\n", &compiles).size(), 1u);
+}
+
 TEST(CacheStressTest, KillNineDuringWritesKeepsTheCacheSound) {
   TempDir tmp;
   const std::string dir = tmp.Sub("cache");
