@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "daemon/generic_compile.h"
+#include "src/common/digest.h"
 #include "src/compile/kernel_source.h"
 #include "src/plan/spec.h"
 
@@ -115,6 +116,20 @@ absl::Status Daemon::Warmup(const tpjit::v1::WarmupRequest& request,
   if (absl::Status s = ValidateSpec(request.spec()); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("spec.", s.message()));
   }
+  // Ranks of one group send the same spec: only the first one plans.
+  const std::string spec_digest = Sha256Hex(Deterministic(request.spec()));
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = spec_jobs_.find(spec_digest);
+    if (it != spec_jobs_.end() && !it->second->failed() && !stopped_) {
+      *attached = true;
+      *job = it->second;
+    }
+  }
+  if (*job) {
+    (*job)->Attach(listener, request.rank(), request.world(), request.group());
+    return absl::OkStatus();
+  }
   auto plan = PlanWarmup(request.spec());
   if (!plan.ok()) return plan.status();
   for (const PlannedKernel& k : plan->kernels) {
@@ -137,6 +152,7 @@ absl::Status Daemon::Warmup(const tpjit::v1::WarmupRequest& request,
       jobs_[found->id()] = found;
       created = true;
     }
+    spec_jobs_[spec_digest] = found;
   }
   if (created) {
     counters_.jobs.fetch_add(1);

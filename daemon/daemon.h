@@ -83,6 +83,8 @@ class Daemon {
   std::vector<std::unique_ptr<Slot>> slots_;
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
+  // Spec digest -> its job, so ranks after the first skip planning.
+  std::map<std::string, std::shared_ptr<Job>> spec_jobs_ ABSL_GUARDED_BY(mu_);
   bool self_test_ok_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 };

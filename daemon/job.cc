@@ -15,6 +15,8 @@ namespace {
 using tpjit::v1::Manifest;
 using tpjit::v1::WarmupProgress;
 
+}  // namespace
+
 std::string Deterministic(const google::protobuf::Message& m) {
   std::string out;
   {
@@ -25,8 +27,6 @@ std::string Deterministic(const google::protobuf::Message& m) {
   }
   return out;
 }
-
-}  // namespace
 
 std::string ManifestDigest(const Manifest& manifest) {
   Manifest copy = manifest;

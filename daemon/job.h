@@ -91,6 +91,9 @@ class Job : public std::enable_shared_from_this<Job> {
   std::set<std::pair<std::string, int>> ranks_ ABSL_GUARDED_BY(mu_);
 };
 
+// Deterministic serialization (stable bytes for digests).
+std::string Deterministic(const google::protobuf::Message& message);
+
 // SHA-256 over the deterministic serialization with `digest` cleared.
 std::string ManifestDigest(const tpjit::v1::Manifest& manifest);
 

@@ -1,0 +1,76 @@
+// tpjit_bench_rank: one rank of the tpjit benchmark. Waits for "go" on
+// stdin (so all ranks start together), warms up through tpjitd, fetches
+// every cubin of the manifest into memory, and prints one JSON line with
+// its timings.
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "grpcpp/grpcpp.h"
+#include "nlohmann/json.hpp"
+#include "src/plan/spec.h"
+#include "tpjit/v1/tpjit.grpc.pb.h"
+
+int main(int argc, char** argv) {
+  if (argc != 5) {
+    std::cerr << "usage: tpjit_bench_rank SOCKET SPEC RANK WORLD\n";
+    return 2;
+  }
+  std::ifstream in(argv[2]);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  auto spec = tpjit::ParseSpecJson(buf.str());
+  if (!spec.ok()) return 2;
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel = grpc::CreateCustomChannel(
+      std::string("unix:") + argv[1], grpc::InsecureChannelCredentials(), args);
+  auto stub = tpjit::v1::Tpjit::NewStub(channel);
+  channel->WaitForConnected(std::chrono::system_clock::now() +
+                            std::chrono::seconds(30));
+  std::string go;
+  std::getline(std::cin, go);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto since = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+        .count();
+  };
+  tpjit::v1::WarmupRequest req;
+  *req.mutable_spec() = *spec;
+  req.set_rank(std::atoi(argv[3]));
+  req.set_world(std::atoi(argv[4]));
+  grpc::ClientContext ctx;
+  auto reader = stub->Warmup(&ctx, req);
+  tpjit::v1::WarmupEvent event, last;
+  while (reader->Read(&event)) {
+    if (event.has_manifest()) last = event;
+  }
+  if (!reader->Finish().ok() || !last.has_manifest()) return 1;
+  const double manifest_s = since();
+  int64_t bytes = 0;
+  for (const auto& k : last.manifest().kernels()) {
+    grpc::ClientContext fctx;
+    tpjit::v1::FetchRequest f;
+    f.set_key(k.key());
+    auto fr = stub->Fetch(&fctx, f);
+    tpjit::v1::FetchChunk chunk;
+    std::string cubin;
+    while (fr->Read(&chunk)) cubin += chunk.data();
+    if (!fr->Finish().ok() ||
+        static_cast<int64_t>(cubin.size()) != k.cubin_bytes()) {
+      return 1;
+    }
+    bytes += static_cast<int64_t>(cubin.size());
+  }
+  nlohmann::json j = {{"rank", std::atoi(argv[3])},
+                      {"manifest_seconds", manifest_s},
+                      {"cubins_seconds", since()},
+                      {"cubin_bytes", bytes},
+                      {"kernels", last.manifest().kernels_size()},
+                      {"compiled", last.summary().compiled()},
+                      {"cache_hits", last.summary().cache_hits()},
+                      {"digest", last.manifest().digest()}};
+  std::cout << j.dump() << std::endl;
+  return 0;
+}
