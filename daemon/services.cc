@@ -1,13 +1,64 @@
 #include "daemon/services.h"
 
+#include <iostream>
+#include <vector>
+
+#ifdef TPJIT_HAVE_METRICS
+#include "daemon/http_server.h"
+#endif
+#ifdef TPJIT_HAVE_BARRIER_SERVICE
+#include "daemon/barrier_service.h"
+#endif
+
 namespace tpjit {
+namespace {
+
+#ifdef TPJIT_HAVE_METRICS
+// The HTTP port (/metrics, status page) when --http-port is set. A port that
+// cannot be bound is logged and left off: gRPC serving goes on without it.
+std::shared_ptr<void> StartHttp(Daemon& daemon) {
+  const DaemonConfig& c = daemon.config();
+  if (c.http_port <= 0) return nullptr;
+  auto http = HttpServer::Start(daemon, c.http_address, c.http_port);
+  if (!http.ok()) {
+    std::cerr << "tpjitd: " << http.status().message() << "\n";
+    return nullptr;
+  }
+  std::cerr << "tpjitd: metrics and status page on http://" << c.http_address
+            << ":" << (*http)->port() << "/\n";
+  return std::shared_ptr<HttpServer>(std::move(*http));
+}
+#endif
+
+#ifdef TPJIT_HAVE_BARRIER_SERVICE
+// The daemon barrier and the NCCL id rendezvous; a late rank is reported
+// with its last known warm-up progress.
+std::shared_ptr<void> AddBarrier(grpc::ServerBuilder& builder, Daemon& daemon) {
+  BarrierServiceImpl::Options options;
+  options.progress = [&daemon](const std::string& group, int rank) {
+    return daemon.RankProgress(group, rank);
+  };
+  auto service = std::make_shared<BarrierServiceImpl>(options);
+  builder.RegisterService(service.get());
+  return service;
+}
+#endif
+
+}  // namespace
 
 ServiceHook ExtraServices() {
   return [](grpc::ServerBuilder& builder,
             Daemon& daemon) -> std::shared_ptr<void> {
     (void)builder;
+    auto keep = std::make_shared<std::vector<std::shared_ptr<void>>>();
+#ifdef TPJIT_HAVE_BARRIER_SERVICE
+    keep->push_back(AddBarrier(builder, daemon));
+#endif
+#ifdef TPJIT_HAVE_METRICS
+    keep->push_back(StartHttp(daemon));
+#endif
     (void)daemon;
-    return nullptr;
+    return keep;
   };
 }
 
