@@ -11,11 +11,12 @@
 // * Leases (lease.h): who compiles a key right now. WaitForEntryOrLease()
 //   returns the entry once someone has published it, or a Lease that makes
 //   the caller the one compiler of the key.
-// * Size cap: with max_bytes > 0, entries are evicted least recently used
-//   first (the entry file's mtime is the access time: set on put and on every
-//   hit). Never evicted: entries read or pinned in this process, entries with
-//   a lease file, and entries accessed within `eviction_grace` (which covers
-//   readers in other processes).
+// * Size cap: with max_bytes > 0, each put rescans the directory (one list,
+//   one stat per entry) and, if over the cap, evicts least recently used
+//   entries down to 90% of it. The access time is the entry file's mtime,
+//   set on every put and hit. Never evicted: entries read or pinned in this
+//   process, entries with a lease file, and entries accessed within
+//   `eviction_grace` (which covers readers in other processes).
 //
 // Failure behaviour: the cache is best-effort. Get() turns every failure into
 // a miss; Put() returns a Status the caller may ignore. Both log (through

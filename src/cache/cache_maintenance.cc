@@ -71,10 +71,15 @@ absl::StatusOr<int64_t> Cache::CleanupTemps(absl::Duration older_than) {
 
 void Cache::MaybeEvict() {
   if (options_.max_bytes <= 0) return;
-  if (counters_.bytes.load(std::memory_order_relaxed) <= options_.max_bytes) {
-    return;
-  }
-  // Evict to 90% of the cap so that not every put rescans the directory.
+  // Other processes write to the directory too: rescan rather than trust
+  // this process's running total. (A put follows a compile of seconds; a
+  // scan is one list and one stat per entry.)
+  absl::StatusOr<CacheScanReport> scan = Scan(nullptr);
+  if (!scan.ok()) return;
+  counters_.bytes.store(scan->bytes, std::memory_order_relaxed);
+  counters_.entries.store(scan->entries, std::memory_order_relaxed);
+  if (scan->bytes <= options_.max_bytes) return;
+  // Evict to 90% of the cap so that not every put evicts.
   absl::StatusOr<CacheScanReport> r = EvictTo(options_.max_bytes / 10 * 9);
   if (!r.ok()) cd_.Log(absl::StrCat("eviction: ", r.status().ToString()));
 }

@@ -158,7 +158,12 @@ void Lease::StartRenewer(absl::Duration every,
       if (s->stop) return;
       absl::Status st = s->RenewLocked();
       if (s->lost) return;
-      if (st.ok() && on_renewed) on_renewed(s->owner.expiry);
+      if (st.ok() && on_renewed) {
+        absl::Time expiry = s->owner.expiry;
+        s->mu.Unlock();  // the callback may call back into the Lease
+        on_renewed(expiry);
+        s->mu.Lock();
+      }
     }
   });
 }

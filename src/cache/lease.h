@@ -85,7 +85,8 @@ class Lease {
 
   // Starts a thread that calls Renew() every `every` (real time; it waits on
   // a condition variable so Release() stops it at once) until Release() or a
-  // lost lease. `on_renewed(expiry)` runs on that thread after each renewal.
+  // lost lease. `on_renewed(expiry)` runs on that thread after each renewal
+  // (without the Lease's lock; it must not call Release()).
   // Does nothing if the lease is not held or a renewer already runs.
   void StartRenewer(absl::Duration every,
                     std::function<void(absl::Time)> on_renewed = nullptr);

@@ -162,7 +162,9 @@ TEST_F(CacheTest, RenameRaceWithAnotherWriterLeavesOneWholeEntry) {
   auto other = OpenCache(FileSystem::Default());
   // Another process publishes its (different) entry just before our rename.
   fs_.SetBeforeRename([&](const std::string&, const std::string& to) {
-    if (to == EntryPath(1)) ASSERT_OK(other->Put(TestKey(1), "theirs", {}));
+    if (to == EntryPath(1)) {
+      ASSERT_OK(other->Put(TestKey(1), "theirs", {}));
+    }
   });
   ASSERT_OK(cache->Put(TestKey(1), "ours", {{"m", "1"}}));
   fs_.Reset();
@@ -203,7 +205,9 @@ TEST_F(CacheTest, CorruptReplacedByAGoodEntryMeanwhileIsPutBack) {
   auto other = OpenCache(FileSystem::Default());
   // Between our read and our move-aside, another writer heals the entry.
   fs_.SetBeforeRename([&](const std::string& from, const std::string&) {
-    if (from == EntryPath(1)) ASSERT_OK(other->Put(TestKey(1), "good", {}));
+    if (from == EntryPath(1)) {
+      ASSERT_OK(other->Put(TestKey(1), "good", {}));
+    }
   });
   EXPECT_FALSE(cache->Get(TestKey(1)).has_value());
   fs_.Reset();
