@@ -27,7 +27,7 @@ struct Outcome {
   std::string err;
 };
 
-Outcome Run(RunFn fn, std::vector<std::string> args) {
+Outcome RunCli(RunFn fn, std::vector<std::string> args) {
   std::ostringstream out, err;
   const int code = fn(args, out, err);
   return {code, out.str(), err.str()};
@@ -92,14 +92,14 @@ TEST_F(DaemonCommandsTest, BadFlagsExit2NamingTheFlag) {
   for (const Case& c : cases) {
     std::vector<std::string> args = c.args;
     args.insert(args.end(), {"--socket", nobody_});
-    const Outcome o = Run(c.fn, args);
+    const Outcome o = RunCli(c.fn, args);
     EXPECT_EQ(o.code, 2) << ::testing::PrintToString(c.args) << ": " << o.err;
     EXPECT_THAT(o.err, HasSubstr(c.names)) << ::testing::PrintToString(c.args);
   }
 }
 
 TEST_F(DaemonCommandsTest, HelpExits0) {
-  const Outcome o = Run(RunWarmupCommand, {"--help"});
+  const Outcome o = RunCli(RunWarmupCommand, {"--help"});
   EXPECT_EQ(o.code, 0);
   EXPECT_THAT(o.out, HasSubstr("--spec"));
   EXPECT_THAT(o.out, HasSubstr("TPJIT_SOCKET"));
@@ -107,11 +107,11 @@ TEST_F(DaemonCommandsTest, HelpExits0) {
 
 TEST_F(DaemonCommandsTest, NoDaemonExits1NamingTheSocket) {
   for (RunFn fn : {RunStatusCommand, RunStatsCommand, RunHealthCommand}) {
-    const Outcome o = Run(fn, {"--socket", nobody_, "--timeout", "0.5"});
+    const Outcome o = RunCli(fn, {"--socket", nobody_, "--timeout", "0.5"});
     EXPECT_EQ(o.code, 1) << o.err;
     EXPECT_THAT(o.err, HasSubstr(nobody_));
   }
-  const Outcome o = Run(RunWarmupCommand, {"--spec", spec_, "--rank", "0",
+  const Outcome o = RunCli(RunWarmupCommand, {"--spec", spec_, "--rank", "0",
                                            "--world", "1", "--socket",
                                            nobody_, "--timeout", "0.5"});
   EXPECT_EQ(o.code, 1) << o.err;
@@ -120,7 +120,7 @@ TEST_F(DaemonCommandsTest, NoDaemonExits1NamingTheSocket) {
 
 TEST_F(DaemonCommandsTest, SocketFromEnvironment) {
   setenv("TPJIT_SOCKET", daemon_.socket().c_str(), 1);
-  const Outcome o = Run(RunHealthCommand, {});
+  const Outcome o = RunCli(RunHealthCommand, {});
   unsetenv("TPJIT_SOCKET");
   EXPECT_EQ(o.code, 0) << o.err;
   EXPECT_THAT(o.out, HasSubstr("SERVING"));
@@ -128,7 +128,7 @@ TEST_F(DaemonCommandsTest, SocketFromEnvironment) {
 
 TEST_F(DaemonCommandsTest, WarmupJson) {
   const std::string manifest = daemon_.dir() + "/manifest.json";
-  const Outcome o = Run(
+  const Outcome o = RunCli(
       RunWarmupCommand,
       {"--spec", spec_, "--rank", "1", "--world", "2", "--group", "tp",
        "--json", "--manifest", manifest, "--socket", daemon_.socket()});
@@ -149,7 +149,7 @@ TEST_F(DaemonCommandsTest, WarmupJson) {
 
 TEST_F(DaemonCommandsTest, WarmupText) {
   const Outcome o =
-      Run(RunWarmupCommand, {"--spec", spec_, "--rank", "0", "--world", "1",
+      RunCli(RunWarmupCommand, {"--spec", spec_, "--rank", "0", "--world", "1",
                              "--socket", daemon_.socket()});
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_THAT(o.out, HasSubstr("manifest manifest-digest-0123"));
@@ -160,25 +160,25 @@ TEST_F(DaemonCommandsTest, WarmupDaemonErrorIsReported) {
   daemon_.service().warmup_status =
       grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no slots");
   const Outcome o =
-      Run(RunWarmupCommand, {"--spec", spec_, "--rank", "0", "--world", "1",
+      RunCli(RunWarmupCommand, {"--spec", spec_, "--rank", "0", "--world", "1",
                              "--socket", daemon_.socket()});
   EXPECT_EQ(o.code, 1);
   EXPECT_THAT(o.err, HasSubstr("no slots"));
 }
 
 TEST_F(DaemonCommandsTest, StatsAndStatus) {
-  Outcome o = Run(RunStatsCommand, {"--json", "--socket", daemon_.socket()});
+  Outcome o = RunCli(RunStatsCommand, {"--json", "--socket", daemon_.socket()});
   ASSERT_EQ(o.code, 0) << o.err;
   auto j = nlohmann::json::parse(o.out);
   EXPECT_EQ(j["compiles"], 7);
   EXPECT_EQ(j["cache_hits"], 11);
   EXPECT_EQ(j["nvrtc_version"], "13.0");
-  o = Run(RunStatsCommand, {"--socket", daemon_.socket()});
+  o = RunCli(RunStatsCommand, {"--socket", daemon_.socket()});
   EXPECT_THAT(o.out, HasSubstr("compiles: 7"));
-  o = Run(RunStatusCommand, {"--socket", daemon_.socket()});
+  o = RunCli(RunStatusCommand, {"--socket", daemon_.socket()});
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_THAT(o.out, HasSubstr("job-1 tiny: compiling 1/3"));
-  o = Run(RunStatusCommand, {"--json", "--socket", daemon_.socket()});
+  o = RunCli(RunStatusCommand, {"--json", "--socket", daemon_.socket()});
   j = nlohmann::json::parse(o.out);
   EXPECT_EQ(j["jobs"][0]["attached_ranks"], 2);
   EXPECT_EQ(j["slots"][0]["gpu"], -1);
@@ -186,7 +186,7 @@ TEST_F(DaemonCommandsTest, StatsAndStatus) {
 
 TEST(HealthCommandTest, NotServingExits1) {
   FakeDaemon daemon(/*serving=*/false);
-  const Outcome o = Run(RunHealthCommand, {"--socket", daemon.socket()});
+  const Outcome o = RunCli(RunHealthCommand, {"--socket", daemon.socket()});
   EXPECT_EQ(o.code, 1);
   EXPECT_THAT(o.out, HasSubstr("NOT_SERVING"));
 }
@@ -194,7 +194,7 @@ TEST(HealthCommandTest, NotServingExits1) {
 TEST_F(DaemonCommandsTest, CompileWritesCubins) {
   const std::string src = Write("a.cu", "__global__ void k() {}\n");
   const std::string out_dir = daemon_.dir() + "/out";
-  Outcome o = Run(RunCompileCommand,
+  Outcome o = RunCli(RunCompileCommand,
                   {"--source", src, "--backend", "nvrtc", "--arch", "sm_90a",
                    "--name-expression", "k", "--option", "-O3", "--out",
                    out_dir, "--socket", daemon_.socket()});
@@ -204,7 +204,7 @@ TEST_F(DaemonCommandsTest, CompileWritesCubins) {
   std::stringstream got;
   got << in.rdbuf();
   EXPECT_EQ(got.str(), CubinFor(0));
-  o = Run(RunCompileCommand, {"--source", src, "--backend", "nvcc", "--json",
+  o = RunCli(RunCompileCommand, {"--source", src, "--backend", "nvcc", "--json",
                               "--socket", daemon_.socket()});
   ASSERT_EQ(o.code, 0) << o.err;
   const auto j = nlohmann::json::parse(o.out);
@@ -215,7 +215,7 @@ TEST_F(DaemonCommandsTest, CompileWritesCubins) {
 TEST_F(DaemonCommandsTest, CompileErrorExits1WithTheLog) {
   const std::string good = Write("good.cu", "__global__ void k() {}\n");
   const std::string bad = Write("bad.cu", "#error nope\n");
-  const Outcome o = Run(RunCompileCommand, {"--source", good, "--source", bad,
+  const Outcome o = RunCli(RunCompileCommand, {"--source", good, "--source", bad,
                                             "--socket", daemon_.socket()});
   EXPECT_EQ(o.code, 1);
   EXPECT_THAT(o.err, HasSubstr("error: boom"));
