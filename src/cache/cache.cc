@@ -166,7 +166,7 @@ absl::StatusOr<Lease> Cache::AcquireLease(absl::string_view key,
     if (!absl::IsUnavailable(lease.status())) return lease;
     if (!waited) CacheCounters::Add(counters_.lease_waits);
     waited = true;
-    absl::Time now = cd_.clock->MonotonicNow();
+    absl::Time now = cd_.clock->Now();
     if (now >= deadline) {
       return absl::DeadlineExceededError(
           absl::StrCat("waiting for lease: ", lease.status().message()));
@@ -185,7 +185,7 @@ absl::StatusOr<Cache::EntryOrLease> Cache::WaitForEntryOrLease(
     EntryOrLease out;
     // Polling: only the first look counts as a miss.
     if ((out.entry = Lookup(key, attempt == 0))) return out;
-    absl::Time now = cd_.clock->MonotonicNow();
+    absl::Time now = cd_.clock->Now();
     absl::StatusOr<LeaseOwner> owner = leases_.ReadOwner(key);
     bool live = owner.ok() && cd_.clock->Now() <= owner->expiry;
     if (live) {

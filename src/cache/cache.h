@@ -120,7 +120,8 @@ class Cache {
 
   // Leases (see lease.h). TryAcquireLease: UNAVAILABLE while another owner
   // holds a live lease. AcquireLease: retries with backoff until `deadline`
-  // (on clock->MonotonicNow()), then DEADLINE_EXCEEDED.
+  // (wall clock: clock->Now(), i.e. absl::Now() with the real clock), then
+  // DEADLINE_EXCEEDED.
   absl::StatusOr<Lease> TryAcquireLease(absl::string_view key);
   absl::StatusOr<Lease> AcquireLease(absl::string_view key,
                                      absl::Time deadline);
@@ -133,7 +134,8 @@ class Cache {
   };
   // Returns the entry as soon as it is visible, or the key's lease once it
   // is free (or stale), re-checking with exponential backoff and jitter.
-  // `deadline` is on clock->MonotonicNow(); DEADLINE_EXCEEDED after it.
+  // `deadline` is on the wall clock (clock->Now(), i.e. absl::Now() with the
+  // real clock); DEADLINE_EXCEEDED after it.
   absl::StatusOr<EntryOrLease> WaitForEntryOrLease(absl::string_view key,
                                                    absl::Time deadline);
 

@@ -67,8 +67,7 @@ void Append(int fd, const std::string& line) {
   std::mt19937 rng(std::random_device{}());
   while (absl::Now() < until) {
     const std::string key = TestKey(rng() % kKeys);
-    auto r = (*cache)->WaitForEntryOrLease(
-        key, Clock::Real()->MonotonicNow() + absl::Seconds(5));
+    auto r = (*cache)->WaitForEntryOrLease(key, absl::Now() + absl::Seconds(5));
     if (!r.ok()) continue;
     if (r->entry) {
       if (r->entry->payload != Expected(key)) Append(log, "BAD " + key);

@@ -160,7 +160,7 @@ TEST_F(LeaseTest, LeaseNotYetVisibleIsNotTakenOver) {
 TEST_F(LeaseTest, WaitReturnsTheLeaseWhenFree) {
   auto a = OpenCache(1);
   absl::StatusOr<Cache::EntryOrLease> r =
-      a->WaitForEntryOrLease(TestKey(1), clock_.MonotonicNow());
+      a->WaitForEntryOrLease(TestKey(1), clock_.Now());
   ASSERT_OK(r.status());
   EXPECT_FALSE(r->entry.has_value());
   EXPECT_TRUE(r->lease.held());
@@ -175,8 +175,8 @@ TEST_F(LeaseTest, WaitReturnsTheEntryOnceTheOwnerPublishes) {
       lease.Release();
     }
   });
-  absl::StatusOr<Cache::EntryOrLease> r = waiter->WaitForEntryOrLease(
-      TestKey(1), clock_.MonotonicNow() + absl::Seconds(10));
+  absl::StatusOr<Cache::EntryOrLease> r =
+      waiter->WaitForEntryOrLease(TestKey(1), clock_.Now() + absl::Seconds(10));
   ASSERT_OK(r.status());
   ASSERT_TRUE(r->entry.has_value());
   EXPECT_EQ(r->entry->payload, "compiled");
@@ -196,8 +196,8 @@ TEST_F(LeaseTest, WaiterToleratesAnEntryThatShowsUpLate) {
     }
     if (clock_.sleeps() == 8) slow.Reset();  // now the entry shows up
   });
-  absl::StatusOr<Cache::EntryOrLease> r = waiter->WaitForEntryOrLease(
-      TestKey(1), clock_.MonotonicNow() + absl::Seconds(10));
+  absl::StatusOr<Cache::EntryOrLease> r =
+      waiter->WaitForEntryOrLease(TestKey(1), clock_.Now() + absl::Seconds(10));
   ASSERT_OK(r.status());
   ASSERT_TRUE(r->entry.has_value()) << "recompiled instead of waiting";
   EXPECT_EQ(r->entry->payload, "compiled");
@@ -208,8 +208,8 @@ TEST_F(LeaseTest, WaiterTakesOverADeadOwnersLease) {
   Lease lease = *dead->TryAcquireLease(TestKey(1));
   // The owner never renews (killed): the waiter breaks the lease at expiry.
   absl::Time start = clock_.Now();
-  absl::StatusOr<Cache::EntryOrLease> r = waiter->WaitForEntryOrLease(
-      TestKey(1), clock_.MonotonicNow() + absl::Minutes(5));
+  absl::StatusOr<Cache::EntryOrLease> r =
+      waiter->WaitForEntryOrLease(TestKey(1), clock_.Now() + absl::Minutes(5));
   ASSERT_OK(r.status());
   EXPECT_TRUE(r->lease.held());
   EXPECT_GE(clock_.Now() - start, absl::Seconds(30));
@@ -219,12 +219,12 @@ TEST_F(LeaseTest, WaiterTakesOverADeadOwnersLease) {
 TEST_F(LeaseTest, WaitHonoursTheDeadline) {
   auto owner = OpenCache(1), waiter = OpenCache(2);
   Lease lease = *owner->TryAcquireLease(TestKey(1));
-  absl::Time deadline = clock_.MonotonicNow() + absl::Seconds(3);
+  absl::Time deadline = clock_.Now() + absl::Seconds(3);
   absl::StatusOr<Cache::EntryOrLease> r =
       waiter->WaitForEntryOrLease(TestKey(1), deadline);
   EXPECT_TRUE(absl::IsDeadlineExceeded(r.status())) << r.status();
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("host1"));
-  EXPECT_LE(clock_.MonotonicNow(), deadline + absl::Milliseconds(1));
+  EXPECT_LE(clock_.Now(), deadline + absl::Milliseconds(1));
   absl::StatusOr<Lease> l = waiter->AcquireLease(TestKey(1), deadline);
   EXPECT_TRUE(absl::IsDeadlineExceeded(l.status()));
 }
