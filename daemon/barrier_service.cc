@@ -50,6 +50,7 @@ class BarrierServiceImpl::Reactor final : public grpc::ServerUnaryReactor {
 
 BarrierServiceImpl::BarrierServiceImpl(Options options)
     : clock_(options.clock),
+      on_barrier_answer_(std::move(options.on_barrier_answer)),
       arrivals_(options.clock, std::move(options.progress), options.arrivals),
       rendezvous_(options.clock, options.rendezvous),
       timer_([this] { TimerLoop(); }) {}
@@ -127,7 +128,8 @@ grpc::ServerUnaryReactor* BarrierServiceImpl::Barrier(
   if (request->has_epoch()) arrival.epoch = request->epoch();
   arrival.timeout = absl::Milliseconds(request->timeout_ms());
   const ArrivalTable::Ticket ticket = arrivals_.Arrive(
-      arrival, [reactor, reply](const ArrivalTable::Outcome& outcome) {
+      arrival, [this, reactor, reply](const ArrivalTable::Outcome& outcome) {
+        if (on_barrier_answer_) on_barrier_answer_(outcome.status);
         reply->set_epoch(outcome.epoch);
         reply->set_waited_ms(absl::ToInt64Milliseconds(outcome.waited));
         reactor->FinishOnce(ToGrpcStatus(outcome.status));

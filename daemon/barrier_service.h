@@ -14,6 +14,7 @@
 #ifndef TPJIT_DAEMON_BARRIER_SERVICE_H_
 #define TPJIT_DAEMON_BARRIER_SERVICE_H_
 
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -35,6 +36,9 @@ class BarrierServiceImpl final
     Clock* clock = Clock::Real();
     // The daemon's "what is rank R of group G doing" hook; may be empty.
     ArrivalTable::ProgressLookup progress;
+    // Called once per answered Barrier call (e.g. to count waits and
+    // time-outs); may be empty. Must not block.
+    std::function<void(const absl::Status&)> on_barrier_answer;
     ArrivalTable::Options arrivals;
     RendezvousTable::Options rendezvous;
   };
@@ -66,6 +70,7 @@ class BarrierServiceImpl final
   bool stopped();
 
   Clock* const clock_;
+  const std::function<void(const absl::Status&)> on_barrier_answer_;
   ArrivalTable arrivals_;
   RendezvousTable rendezvous_;
   absl::Mutex mu_;

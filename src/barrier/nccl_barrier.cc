@@ -298,9 +298,13 @@ absl::Status NcclBarrier::NameLate(uint64_t epoch, absl::Duration timeout,
                        " after rank ", first->rank, ")");
     }
   }
+  std::string detail;
+  if (cause.message() != timings_.phase) {
+    detail = absl::StrCat(" (", cause.message(), ")");
+  }
   return absl::DeadlineExceededError(
       absl::StrCat(Where(epoch), ": timed out after ", Seconds(timeout), " in ",
-                   timings_.phase, " (", cause.message(), "); ", late));
+                   timings_.phase, detail, "; ", late));
 }
 
 }  // namespace tpjit

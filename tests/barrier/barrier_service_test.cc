@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <thread>
@@ -29,6 +30,10 @@ class BarrierServiceTest : public ::testing::Test {
     BarrierServiceImpl::Options options;
     options.progress = [](const std::string& group, int rank) {
       return absl::StrCat("warming up ", group, " (rank ", rank, ")");
+    };
+    options.on_barrier_answer = [this](const absl::Status& s) {
+      ++answers_;
+      if (absl::IsDeadlineExceeded(s)) ++timeouts_;
     };
     auto server = BarrierTestServer::Start(socket_, options);
     ASSERT_TRUE(server.ok()) << server.status();
@@ -59,6 +64,7 @@ class BarrierServiceTest : public ::testing::Test {
   }
 
   std::string dir_, socket_;
+  std::atomic<int> answers_{0}, timeouts_{0};
   std::unique_ptr<BarrierTestServer> server_;
 };
 
@@ -86,6 +92,8 @@ TEST_F(BarrierServiceTest, LateRankNamedWithProgress) {
   EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
   EXPECT_THAT(s.message(), HasSubstr("after the barrier timed out"));
   EXPECT_LT(absl::Now() - t, absl::Milliseconds(500));
+  EXPECT_EQ(timeouts_.load(), 8);  // the daemon's counter hook saw them all
+  EXPECT_EQ(answers_.load(), 8);
 }
 
 TEST_F(BarrierServiceTest, ManyEpochsWithOneBarrierPerRank) {
