@@ -23,10 +23,14 @@ class BarrierServiceImpl::Reactor final : public grpc::ServerUnaryReactor {
     absl::MutexLock lock(&mu_);
     withdraw_ = std::move(withdraw);
   }
+  // Finish is called without the lock: gRPC may run OnDone (which deletes
+  // this reactor) before Finish returns.
   void FinishOnce(const grpc::Status& status) {
-    absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    finished_ = true;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      finished_ = true;
+    }
     Finish(status);
   }
   void OnCancel() override {
