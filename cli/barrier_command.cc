@@ -66,8 +66,13 @@ absl::StatusOr<Invocation> Parse(std::vector<std::string> args) {
   inv.barrier.group = *flags->Get("group");
   auto world = flags->GetInt("world", 1, 1, 1 << 16);
   if (!world.ok()) return world.status();
-  auto rank = flags->GetInt("rank", 0, 0, *world - 1);
+  auto rank = flags->GetInt("rank", 0, 0, 1 << 16);
   if (!rank.ok()) return rank.status();
+  if (*rank >= *world) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--rank ", *rank, " is out of range for --world ", *world,
+                     " (want 0..", *world - 1, ")"));
+  }
   inv.barrier.world = *world;
   inv.barrier.rank = *rank;
   if (flags->Get("epoch")) {
