@@ -87,6 +87,10 @@ absl::Status Daemon::Start() {
     o.gpu = s < gpus_ ? s : -1;
     o.procs = config_.procs;
     o.worker_binary = config_.worker_binary;
+    // NVRTC 13 also caches in the CUDA driver's compute cache when a driver
+    // is present; tpjit's own cache is the one that counts, so workers
+    // compile for real and stay away from the driver.
+    o.worker_env = {"CUDA_CACHE_DISABLE=1"};
     auto slot = std::make_unique<Slot>(o, scheduler_.get(), deps_.store.get(),
                                        deps_.launcher, &counters_);
     st = slot->Start();

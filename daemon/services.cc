@@ -38,6 +38,12 @@ std::shared_ptr<void> AddBarrier(grpc::ServerBuilder& builder, Daemon& daemon) {
   options.progress = [&daemon](const std::string& group, int rank) {
     return daemon.RankProgress(group, rank);
   };
+  options.on_barrier_answer = [&daemon](const absl::Status& s) {
+    daemon.counters().barrier_waits.fetch_add(1);
+    if (absl::IsDeadlineExceeded(s)) {
+      daemon.counters().barrier_timeouts.fetch_add(1);
+    }
+  };
   auto service = std::make_shared<BarrierServiceImpl>(options);
   builder.RegisterService(service.get());
   return service;

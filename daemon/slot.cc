@@ -88,8 +88,28 @@ absl::Status Slot::Restart(int proc) {
 }
 
 void Slot::Run(int proc) {
+  Prime(proc);
   while (auto task = scheduler_->Take(options_.index)) {
     Execute(*task, proc, task);
+  }
+}
+
+// A worker's first NVRTC compile pays for loading the compiler; do it at
+// start-up (the daemon starts before the server needs kernels).
+void Slot::Prime(int proc) {
+  ChildProcess* child;
+  {
+    absl::MutexLock lock(&mu_);
+    child = procs_[proc].child.get();
+  }
+  if (child == nullptr) return;
+  tpjit::v1::WorkerRequest req;
+  req.set_kind(tpjit::v1::WorkerRequest::SELF_TEST);
+  auto resp = child->Call(req, absl::Now() + absl::Seconds(60));
+  if (!resp.ok() || !resp->ok()) {
+    std::cerr << "tpjitd: slot " << options_.index << " worker " << proc
+              << " failed its self-test: "
+              << (resp.ok() ? resp->error() : resp.status().ToString()) << "\n";
   }
 }
 

@@ -59,6 +59,7 @@ class Slot {
     int64_t max_rss = 0;
   };
   void Run(int proc);
+  void Prime(int proc);
   void Execute(CompileTask& task, int proc, std::shared_ptr<CompileTask> self);
   absl::Status Restart(int proc);
   bool FromCache(CompileTask& task);
