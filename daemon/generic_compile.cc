@@ -2,9 +2,21 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "daemon/nvcc.h"
 #include "src/common/digest.h"
 
 namespace tpjit {
@@ -14,77 +26,219 @@ using tpjit::v1::CompileRequest;
 
 constexpr int kMaxSources = 4096;
 constexpr size_t kMaxSourceBytes = 8 << 20;
+constexpr int kMaxHeaders = 4096;
+constexpr size_t kMaxHeaderBytes = 256 << 20;
+constexpr int kMaxIncludeDepth = 64;
+constexpr int kPreprocessThreads = 4;
 
 absl::Status Bad(absl::string_view what) {
   return absl::InvalidArgumentError(what);
 }
 
 absl::Status ValidateArch(const std::string& arch) {
-  if (!absl::StartsWith(arch, "sm_") || arch.size() < 5 || arch.size() > 7) {
-    return Bad(absl::StrCat("arch: \"", arch, "\" is not like sm_90a"));
-  }
+  bool ok = absl::StartsWith(arch, "sm_") && arch.size() >= 5 &&
+            arch.size() <= 7 && absl::ascii_isdigit(arch[3]) &&
+            absl::ascii_isdigit(arch[4]) &&
+            std::all_of(arch.begin() + 3, arch.end(),
+                        [](char c) { return absl::ascii_isalnum(c); });
+  if (!ok) return Bad(absl::StrCat("arch: \"", arch, "\" is not like sm_90a"));
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<std::string> ResolveAllowedInclude(
-    const std::string& dir, const std::vector<std::string>& allowlist) {
-  char buf[PATH_MAX];
-  if (realpath(dir.c_str(), buf) == nullptr) {
-    return Bad(absl::StrCat("include_dirs: \"", dir, "\" does not exist"));
-  }
-  std::string resolved = buf;
-  for (const std::string& root : allowlist) {
-    char rbuf[PATH_MAX];
-    if (realpath(root.c_str(), rbuf) == nullptr) continue;
-    std::string r = rbuf;
-    if (resolved == r || absl::StartsWith(resolved, r + "/")) return resolved;
-  }
-  return Bad(absl::StrCat("include_dirs: \"", dir, "\" (resolved to \"",
-                          resolved, "\") is outside the include allowlist"));
+bool IsNvcc(const CompileRequest& request) {
+  return request.backend() == tpjit::v1::NVCC;
 }
 
-absl::StatusOr<std::vector<std::shared_ptr<CompileTask>>> BuildGenericTasks(
-    const CompileRequest& request, const DaemonConfig& config,
-    const GenericToolchain& toolchain) {
+absl::Status ValidateRequest(const CompileRequest& request) {
   if (request.sources().empty()) return Bad("sources: at least one is needed");
   if (request.sources_size() > kMaxSources) {
     return Bad(absl::StrCat("sources: more than ", kMaxSources));
   }
-  if (request.backend() != tpjit::v1::NVRTC) {
-    return absl::UnimplementedError("backend: only NVRTC is available");
+  if (request.backend() != tpjit::v1::NVRTC &&
+      request.backend() != tpjit::v1::NVCC &&
+      request.backend() != tpjit::v1::BACKEND_UNSPECIFIED) {
+    return Bad(absl::StrCat("backend: unknown value ", request.backend()));
   }
-  if (auto s = ValidateArch(request.arch()); !s.ok()) return s;
-  for (const std::string& dir : request.include_dirs()) {
-    auto resolved = ResolveAllowedInclude(dir, config.include_allowlist);
-    if (!resolved.ok()) return resolved.status();
+  if (absl::Status s = ValidateArch(request.arch()); !s.ok()) return s;
+  if (request.timeout_seconds() < 0) return Bad("timeout_seconds: negative");
+  std::vector<std::string> options(request.options().begin(),
+                                   request.options().end());
+  if (absl::Status s = ValidateCompileOptions(options, IsNvcc(request));
+      !s.ok()) {
+    return s;
   }
-  if (!request.include_dirs().empty()) {
-    return absl::UnimplementedError(
-        "include_dirs: not supported by the NVRTC back end yet");
-  }
-  std::vector<std::shared_ptr<CompileTask>> tasks;
   for (int i = 0; i < request.sources_size(); ++i) {
     const auto& src = request.sources(i);
     if (src.source().empty() || src.source().size() > kMaxSourceBytes) {
       return Bad(absl::StrCat("sources[", i, "].source: empty or over ",
                               kMaxSourceBytes, " bytes"));
     }
-    auto task = std::make_shared<CompileTask>();
+    if (IsNvcc(request) && !src.name_expressions().empty()) {
+      return Bad(
+          absl::StrCat("sources[", i,
+                       "].name_expressions: NVRTC only (with NVCC name "
+                       "kernels by their mangled or extern \"C\" symbols)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Resolved allowlist roots (those that exist).
+std::vector<std::string> ResolvedRoots(const std::vector<std::string>& roots) {
+  std::vector<std::string> out;
+  for (const std::string& root : roots) {
+    char buf[PATH_MAX];
+    if (realpath(root.c_str(), buf) != nullptr) out.emplace_back(buf);
+  }
+  return out;
+}
+
+bool UnderAny(const std::string& resolved,
+              const std::vector<std::string>& roots) {
+  for (const std::string& r : roots) {
+    if (r == "/" || resolved == r || absl::StartsWith(resolved, r + "/")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::StatusOr<std::vector<std::string>> ResolveIncludeDirs(
+    const CompileRequest& request, const DaemonConfig& config) {
+  std::vector<std::string> dirs;
+  for (const std::string& dir : request.include_dirs()) {
+    auto resolved = ResolveAllowedInclude(dir, config.include_allowlist);
+    if (!resolved.ok()) return resolved.status();
+    if (std::find(dirs.begin(), dirs.end(), *resolved) == dirs.end()) {
+      dirs.push_back(*resolved);
+    }
+  }
+  return dirs;
+}
+
+bool IsRegularFile(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::string DirName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+// Headers for NVRTC: every file the source includes that is found in the
+// include directories, recursively, by the name it is included with.
+class HeaderCollector {
+ public:
+  HeaderCollector(const std::vector<std::string>& dirs,
+                  const std::vector<std::string>& roots)
+      : dirs_(dirs), roots_(roots) {}
+
+  absl::Status Collect(absl::string_view text, const std::string& self_dir,
+                       int depth) {
+    if (depth > kMaxIncludeDepth) return Bad("include_dirs: includes too deep");
+    for (const IncludeDirective& inc : IncludedNames(text)) {
+      if (headers_.count(inc.name)) continue;
+      std::string found;
+      if (inc.quoted && !self_dir.empty() &&
+          IsRegularFile(self_dir + "/" + inc.name)) {
+        found = self_dir + "/" + inc.name;
+      }
+      for (size_t i = 0; found.empty() && i < dirs_.size(); ++i) {
+        if (IsRegularFile(dirs_[i] + "/" + inc.name)) {
+          found = dirs_[i] + "/" + inc.name;
+        }
+      }
+      if (found.empty()) continue;  // NVRTC's own, or an error NVRTC reports
+      absl::StatusOr<std::string> content = Read(inc.name, found);
+      if (!content.ok()) return content.status();
+      headers_[inc.name] = *content;
+      if (absl::Status s = Collect(*content, DirName(found), depth + 1);
+          !s.ok()) {
+        return s;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  const std::map<std::string, std::string>& headers() const { return headers_; }
+
+ private:
+  absl::StatusOr<std::string> Read(const std::string& name,
+                                   const std::string& path) {
+    char buf[PATH_MAX];
+    if (realpath(path.c_str(), buf) == nullptr || !UnderAny(buf, roots_)) {
+      return Bad(absl::StrCat("include \"", name, "\" (", path,
+                              ") resolves outside the include allowlist"));
+    }
+    std::ifstream in(buf, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    if (!in && !in.eof()) {
+      return Bad(absl::StrCat("include \"", name, "\": cannot read ", path));
+    }
+    bytes_ += s.str().size();
+    if (headers_.size() >= kMaxHeaders || bytes_ > kMaxHeaderBytes) {
+      return Bad("include_dirs: the sources include too many headers");
+    }
+    return s.str();
+  }
+
+  const std::vector<std::string>& dirs_;
+  const std::vector<std::string>& roots_;
+  std::map<std::string, std::string> headers_;  // by included name
+  size_t bytes_ = 0;
+};
+
+double TaskTimeout(const CompileRequest& request, const DaemonConfig& config) {
+  return request.timeout_seconds() > 0 ? request.timeout_seconds()
+                                       : config.compile_timeout_seconds;
+}
+
+std::shared_ptr<CompileTask> NewTask(const CompileRequest& request, int i,
+                                     const DaemonConfig& config) {
+  const auto& src = request.sources(i);
+  auto task = std::make_shared<CompileTask>();
+  auto& req = task->request;
+  req.set_source_name(src.name().empty() ? absl::StrCat("source", i, ".cu")
+                                         : src.name());
+  req.set_source(src.source());
+  req.set_arch(request.arch());
+  task->label = req.source_name();
+  task->timeout_seconds = TaskTimeout(request, config);
+  return task;
+}
+
+absl::StatusOr<std::vector<std::shared_ptr<CompileTask>>> BuildNvrtcTasks(
+    const CompileRequest& request, const DaemonConfig& config,
+    const GenericToolchain& toolchain, const std::vector<std::string>& dirs) {
+  const std::vector<std::string> roots =
+      ResolvedRoots(config.include_allowlist);
+  std::vector<std::shared_ptr<CompileTask>> tasks;
+  for (int i = 0; i < request.sources_size(); ++i) {
+    const auto& src = request.sources(i);
+    auto task = NewTask(request, i, config);
     auto& req = task->request;
     req.set_kind(tpjit::v1::WorkerRequest::NVRTC);
-    req.set_source_name(src.name().empty() ? absl::StrCat("source", i, ".cu")
-                                           : src.name());
-    req.set_source(src.source());
-    req.set_arch(request.arch());
+    HeaderCollector collector(dirs, roots);
+    if (absl::Status s = collector.Collect(src.source(), "", 0); !s.ok()) {
+      return Bad(absl::StrCat("sources[", i, "]: ", s.message()));
+    }
     CanonicalEncoder enc;
-    enc.Add("generic", int64_t{1})
+    enc.Add("generic", int64_t{2})
         .Add("backend", "nvrtc")
         .Add("nvrtc", toolchain.nvrtc_version)
         .Add("salt", toolchain.salt)
         .Add("arch", request.arch())
         .Add("source", src.source());
+    size_t bytes = src.source().size();
+    for (const auto& [name, content] : collector.headers()) {
+      auto* h = req.add_headers();
+      h->set_name(name);
+      h->set_content(content);
+      enc.Add("header_name", name).Add("header", content);
+      bytes += content.size();
+    }
     req.add_options(absl::StrCat("-arch=", request.arch()));
     for (const auto& o : request.options()) {
       req.add_options(o);
@@ -95,13 +249,145 @@ absl::StatusOr<std::vector<std::shared_ptr<CompileTask>>> BuildGenericTasks(
       enc.Add("name_expression", e);
     }
     task->key = enc.Sha256();
-    task->label = req.source_name();
-    task->timeout_seconds = request.timeout_seconds() > 0
-                                ? request.timeout_seconds()
-                                : config.compile_timeout_seconds;
+    task->cost = 0.2 + static_cast<double>(bytes) / 1e6;
     tasks.push_back(std::move(task));
   }
   return tasks;
+}
+
+// Runs `fn(i)` for i in [0, n) on up to kPreprocessThreads threads.
+template <typename Fn>
+void ParallelFor(int n, Fn fn) {
+  int threads = std::min(n, kPreprocessThreads);
+  if (threads <= 1) {
+    for (int i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::atomic<int> next{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (int i = next++; i < n; i = next++) fn(i);
+    });
+  }
+  for (std::thread& t : pool) t.join();
+}
+
+absl::StatusOr<std::vector<std::shared_ptr<CompileTask>>> BuildNvccTasks(
+    const CompileRequest& request, const DaemonConfig& config,
+    const GenericToolchain& toolchain, const std::vector<std::string>& dirs) {
+  std::string version = toolchain.nvcc_version;
+  if (version.empty()) {
+    auto v = NvccVersion(config.nvcc);
+    if (!v.ok()) return v.status();
+    version = *v;
+  }
+  const std::vector<std::string> options(request.options().begin(),
+                                         request.options().end());
+  const int n = request.sources_size();
+  std::vector<absl::StatusOr<NvccOutput>> digests(n, absl::UnknownError(""));
+  ParallelFor(n, [&](int i) {
+    NvccInput in;
+    in.nvcc = config.nvcc;
+    in.source_name = request.sources(i).name();
+    in.source = request.sources(i).source();
+    in.arch = request.arch();
+    in.options = options;
+    in.include_dirs = dirs;
+    in.timeout_seconds = TaskTimeout(request, config);
+    digests[i] = NvccPreprocessDigest(in);
+  });
+  std::vector<std::shared_ptr<CompileTask>> tasks;
+  for (int i = 0; i < n; ++i) {
+    auto task = NewTask(request, i, config);
+    auto& req = task->request;
+    req.set_kind(tpjit::v1::WorkerRequest::NVCC);
+    req.add_options(config.nvcc);
+    for (const auto& o : options) req.add_options(o);
+    for (const auto& d : dirs) req.add_include_dirs(d);
+    req.set_timeout_seconds(WorkerTimeLimit(task->timeout_seconds));
+    CanonicalEncoder enc;
+    enc.Add("generic", int64_t{2})
+        .Add("backend", "nvcc")
+        .Add("nvcc", version)
+        .Add("salt", toolchain.salt)
+        .Add("arch", request.arch());
+    if (digests[i].ok()) {
+      enc.Add("tu", digests[i]->data);
+      task->cost = 2.0 + static_cast<double>(digests[i]->tu_bytes) / 1e6;
+    } else {  // fails again in the compile, with nvcc's log; never cached
+      enc.Add("unpreprocessed_source", request.sources(i).source());
+      for (const auto& d : dirs) enc.Add("include_dir", d);
+      task->cost = 1.0;
+    }
+    for (const auto& o : options) enc.Add("option", o);
+    task->key = enc.Sha256();
+    tasks.push_back(std::move(task));
+  }
+  return tasks;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ResolveAllowedInclude(
+    const std::string& dir, const std::vector<std::string>& allowlist) {
+  const std::string quoted =
+      absl::StrCat("include_dirs: \"", absl::CEscape(dir), "\"");
+  if (dir.empty() || dir[0] != '/' || dir.find('\0') != std::string::npos) {
+    return Bad(absl::StrCat(quoted, " is not an absolute path"));
+  }
+  if (allowlist.empty()) {
+    return Bad(absl::StrCat(quoted,
+                            " is refused: no include allowlist is configured "
+                            "(--include-allowlist)"));
+  }
+  char buf[PATH_MAX];
+  if (realpath(dir.c_str(), buf) == nullptr) {
+    return Bad(absl::StrCat(quoted, " does not exist"));
+  }
+  std::string resolved = buf;
+  struct stat st;
+  if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Bad(absl::StrCat(quoted, " is not a directory"));
+  }
+  if (UnderAny(resolved, ResolvedRoots(allowlist))) return resolved;
+  return Bad(absl::StrCat(quoted, " (resolved to \"", resolved,
+                          "\") is outside the include allowlist"));
+}
+
+absl::StatusOr<std::vector<std::shared_ptr<CompileTask>>> BuildGenericTasks(
+    const CompileRequest& request, const DaemonConfig& config,
+    const GenericToolchain& toolchain) {
+  if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
+  auto dirs = ResolveIncludeDirs(request, config);
+  if (!dirs.ok()) return dirs.status();
+  if (IsNvcc(request)) return BuildNvccTasks(request, config, toolchain, *dirs);
+  return BuildNvrtcTasks(request, config, toolchain, *dirs);
+}
+
+double WorkerTimeLimit(double task_seconds) {
+  const double margin = std::clamp(0.1 * task_seconds, 0.5, 5.0);
+  return std::max(0.1, task_seconds - margin);
+}
+
+std::vector<IncludeDirective> IncludedNames(absl::string_view text) {
+  std::vector<IncludeDirective> out;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    absl::string_view t = absl::StripLeadingAsciiWhitespace(line);
+    if (!absl::ConsumePrefix(&t, "#")) continue;
+    t = absl::StripLeadingAsciiWhitespace(t);
+    if (!absl::ConsumePrefix(&t, "include_next") &&
+        !absl::ConsumePrefix(&t, "include")) {
+      continue;
+    }
+    t = absl::StripLeadingAsciiWhitespace(t);
+    if (t.empty() || (t[0] != '"' && t[0] != '<')) continue;
+    const char close = t[0] == '"' ? '"' : '>';
+    size_t end = t.find(close, 1);
+    if (end == absl::string_view::npos || end == 1) continue;
+    out.push_back({std::string(t.substr(1, end - 1)), close == '"'});
+  }
+  return out;
 }
 
 }  // namespace tpjit

@@ -1,8 +1,18 @@
 // Generic compiles (the Compile RPC): other JIT libraries' CUDA sources with
 // the NVRTC or NVCC back end. Turns a request into compile tasks: validates
-// it (backend, arch, sizes, include directories under the operator's
-// allowlist, with `..` and symlink escapes refused) and computes each
-// source's content key, which never depends on absolute paths.
+// it (backend, arch, sizes, options (daemon/nvcc.h), include directories
+// under the operator's allowlist, with `..` and symlink escapes refused) and
+// computes each source's content key, which never depends on absolute paths:
+//  - NVRTC: the source, and every header it includes (found in the include
+//    directories, recursively, passed to NVRTC as named headers) by the name
+//    it is included with and its content; options; name expressions; NVRTC
+//    version; arch; salt.
+//  - NVCC: the SHA-256 of the preprocessed translation unit (`nvcc -E` for
+//    the arch, same options and include directories, line markers removed);
+//    the options (include paths never among them); the nvcc version; arch;
+//    salt. A source that does not preprocess gets a key over its text,
+//    options and include paths, and fails in the compile with nvcc's log.
+// Thread-safe.
 #ifndef TPJIT_DAEMON_GENERIC_COMPILE_H_
 #define TPJIT_DAEMON_GENERIC_COMPILE_H_
 
@@ -11,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "daemon/config.h"
 #include "daemon/scheduler.h"
 #include "tpjit/v1/tpjit.pb.h"
@@ -19,21 +30,35 @@ namespace tpjit {
 
 struct GenericToolchain {
   std::string nvrtc_version;
-  std::string nvcc_version;  // empty when nvcc is unavailable
+  std::string nvcc_version;  // empty: asked from config.nvcc (once)
   std::string salt;
 };
 
-// One task per source; `done` of each is left for the caller to set.
-// INVALID_ARGUMENT names what is wrong. May run the preprocessor (blocking):
-// call it off the gRPC threads.
+// One task per source, in order; `done` of each is left for the caller to
+// set. INVALID_ARGUMENT names what is wrong; FAILED_PRECONDITION when the
+// NVCC back end is asked for and nvcc cannot be run. Runs `nvcc -E` for NVCC
+// sources (a few in parallel; blocking): call it off the gRPC threads.
 absl::StatusOr<std::vector<std::shared_ptr<CompileTask>>> BuildGenericTasks(
     const tpjit::v1::CompileRequest& request, const DaemonConfig& config,
     const GenericToolchain& toolchain);
 
-// Resolves `dir` (following symlinks) and checks it lies under one of the
-// allowlist roots (also resolved). Returns the resolved path.
+// Resolves `dir` (an absolute path; every symlink and `..` followed) and
+// checks it is a directory lying under one of the allowlist roots (also
+// resolved). Returns the resolved path; INVALID_ARGUMENT otherwise.
 absl::StatusOr<std::string> ResolveAllowedInclude(
     const std::string& dir, const std::vector<std::string>& allowlist);
+
+// The time limit the worker puts on nvcc for a task limited to
+// `task_seconds`: a little less, so the worker reports the time-out itself
+// before the slot would kill the worker.
+double WorkerTimeLimit(double task_seconds);
+
+struct IncludeDirective {
+  std::string name;     // as written: "cute/tensor.hpp"
+  bool quoted = false;  // "x" (also searched beside the includer) or <x>
+};
+// The `#include` directives in `text`, in order (conditionals ignored).
+std::vector<IncludeDirective> IncludedNames(absl::string_view text);
 
 }  // namespace tpjit
 

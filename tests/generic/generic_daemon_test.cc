@@ -1,0 +1,229 @@
+// The real tpjitd serving generic compiles on the CPU: minitl (a header-only
+// library that needs host headers and --expt-relaxed-constexpr) through the
+// NVCC back end, the same library at a second absolute path hitting the
+// cache, NVRTC with include directories, include escapes and bad options
+// refused, and a hung nvcc killed at its limit while the daemon stays up.
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "src/compile/cubin.h"
+#include "tests/integration/daemon_harness.h"
+
+namespace tpjit::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using tpjit::v1::CompileRequest;
+using tpjit::v1::CompileResponse;
+
+const std::string kMinitl = std::string(TPJIT_MINITL_DIR) + "/include";
+
+std::string MinitlKernel(int unroll, int block) {
+  return absl::StrCat(
+      "#include \"minitl/minitl.cuh\"\n"
+      "extern \"C\" __global__ void minitl_acc(float* y, const float* x, "
+      "int n) {\n  minitl::Accumulate<float, ",
+      unroll, ", ", block, ">(y, x, n);\n}\n");
+}
+
+class GenericDaemonTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    allowed_ = fs::canonical(dir_->path()).string() + "/allowed";
+    fs::create_directories(allowed_);
+    fs::create_directories(dir_->path() + "/outside");
+    daemon_ = new Daemon(dir_->path(),
+                         {"--slots", "2", "--procs", "1", "--include-allowlist",
+                          allowed_ + ":/nonexistent"});
+    ASSERT_TRUE(daemon_->WaitServing());
+  }
+  static void TearDownTestSuite() {
+    EXPECT_EQ(daemon_->Stop(), 0);
+    delete daemon_;
+    delete dir_;
+  }
+
+  static std::string CopyMinitl(const std::string& name) {
+    std::string dst = allowed_ + "/" + name;
+    if (!fs::exists(dst)) {
+      fs::create_directories(dst);
+      fs::copy(kMinitl, dst, fs::copy_options::recursive);
+    }
+    return dst;
+  }
+
+  static CompileRequest Request(tpjit::v1::Backend backend,
+                                const std::string& include_dir) {
+    CompileRequest r;
+    r.set_backend(backend);
+    r.set_arch("sm_90a");
+    if (!include_dir.empty()) r.add_include_dirs(include_dir);
+    if (backend == tpjit::v1::NVCC) r.add_options("--expt-relaxed-constexpr");
+    return r;
+  }
+
+  static grpc::Status Compile(const CompileRequest& r, CompileResponse* out) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(90));
+    return daemon_->stub().Compile(&ctx, r, out);
+  }
+
+  static std::string Fetch(const std::string& key) {
+    grpc::ClientContext ctx;
+    tpjit::v1::FetchRequest req;
+    req.set_key(key);
+    auto reader = daemon_->stub().Fetch(&ctx, req);
+    std::string bytes;
+    tpjit::v1::FetchChunk chunk;
+    while (reader->Read(&chunk)) bytes += chunk.data();
+    EXPECT_TRUE(reader->Finish().ok());
+    return bytes;
+  }
+
+  static void ExpectCudaElf(const std::string& cubin,
+                            const std::string& symbol) {
+    ASSERT_GT(cubin.size(), 64u);
+    EXPECT_EQ(cubin.substr(0, 4),
+              "\x7f"
+              "ELF");
+    EXPECT_EQ(static_cast<unsigned char>(cubin[18]), 190);  // EM_CUDA
+    auto info = InspectCubin(cubin, symbol);
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_EQ(info->sm, 90);
+  }
+
+  static inline TempDir* dir_ = nullptr;
+  static inline std::string allowed_;
+  static inline Daemon* daemon_ = nullptr;
+};
+
+TEST_F(GenericDaemonTest, NvccLibraryCompilesAndASecondCopyHitsTheCache) {
+  CompileRequest r = Request(tpjit::v1::NVCC, CopyMinitl("site-a/include"));
+  auto* s = r.add_sources();
+  s->set_name("minitl_acc_4_128.cu");
+  s->set_source(MinitlKernel(4, 128));
+  CompileResponse first;
+  ASSERT_TRUE(Compile(r, &first).ok());
+  ASSERT_EQ(first.results_size(), 1);
+  ASSERT_TRUE(first.results(0).ok()) << first.results(0).error();
+  EXPECT_FALSE(first.results(0).cache_hit());
+  ExpectCudaElf(Fetch(first.results(0).key()), "minitl_acc");
+  const int64_t compiles = daemon_->Stats().compiles();
+
+  // The same library installed elsewhere: same key, no compile.
+  r.set_include_dirs(0, CopyMinitl("venv/lib/python3/site-b/include"));
+  CompileResponse second;
+  ASSERT_TRUE(Compile(r, &second).ok());
+  ASSERT_TRUE(second.results(0).ok()) << second.results(0).error();
+  EXPECT_EQ(second.results(0).key(), first.results(0).key());
+  EXPECT_TRUE(second.results(0).cache_hit());
+  EXPECT_EQ(daemon_->Stats().compiles(), compiles);
+}
+
+TEST_F(GenericDaemonTest, NvrtcWithIncludeDirsProducesACubin) {
+  CompileRequest r = Request(tpjit::v1::NVRTC, CopyMinitl("site-a/include"));
+  auto* s = r.add_sources();
+  s->set_name("scale.cu");
+  s->set_source(
+      "#include \"minitl/plain.cuh\"\n"
+      "template <int F> __global__ void scale(float* p, int n) {\n"
+      "  minitl::ScaleInPlace<F>(p, n);\n}\n");
+  s->add_name_expressions("scale<3>");
+  CompileResponse out;
+  ASSERT_TRUE(Compile(r, &out).ok());
+  ASSERT_TRUE(out.results(0).ok()) << out.results(0).error();
+  ASSERT_EQ(out.results(0).lowered_names_size(), 1);
+  ExpectCudaElf(Fetch(out.results(0).key()), out.results(0).lowered_names(0));
+}
+
+TEST_F(GenericDaemonTest, NvccBackEndProducesACubinForATinyKernel) {
+  CompileRequest r = Request(tpjit::v1::NVCC, "");
+  for (int i = 0; i < 2; ++i) {  // a batch of two, one per slot
+    auto* s = r.add_sources();
+    s->set_name(absl::StrCat("tiny", i, ".cu"));
+    s->set_source(absl::StrCat(
+        "extern \"C\" __global__ void tiny(float* p) { p[threadIdx.x] *= ",
+        i + 2, ".0f; }\n"));
+  }
+  CompileResponse out;
+  ASSERT_TRUE(Compile(r, &out).ok());
+  ASSERT_EQ(out.results_size(), 2);
+  for (const auto& result : out.results()) {
+    ASSERT_TRUE(result.ok()) << result.error();
+    ExpectCudaElf(Fetch(result.key()), "tiny");
+  }
+  EXPECT_NE(out.results(0).key(), out.results(1).key());
+  EXPECT_EQ(out.results(0).name(), "tiny0.cu");
+}
+
+TEST_F(GenericDaemonTest, IncludeEscapesAndBadOptionsAreInvalidArgument) {
+  CopyMinitl("site-a/include");
+  fs::create_directory_symlink(dir_->path() + "/outside", allowed_ + "/escape");
+  for (const std::string& dir :
+       {dir_->path() + "/outside", allowed_ + "/../outside",
+        allowed_ + "/site-a/include/../../../outside", allowed_ + "/escape",
+        std::string("/usr/include")}) {
+    for (auto backend : {tpjit::v1::NVCC, tpjit::v1::NVRTC}) {
+      CompileRequest r = Request(backend, dir);
+      r.add_sources()->set_source("__global__ void k() {}\n");
+      CompileResponse out;
+      grpc::Status st = Compile(r, &out);
+      EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << dir;
+      EXPECT_THAT(st.error_message(), HasSubstr("include_dirs")) << dir;
+    }
+  }
+  for (const std::string& option :
+       {"-o=/tmp/x", "--run", "-ccbin=/bin", "-I/etc", "-Xcompiler=-fplugin"}) {
+    CompileRequest r = Request(tpjit::v1::NVCC, "");
+    r.add_options(option);
+    r.add_sources()->set_source("__global__ void k() {}\n");
+    CompileResponse out;
+    grpc::Status st = Compile(r, &out);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << option;
+    EXPECT_THAT(st.error_message(), HasSubstr(option));
+  }
+}
+
+TEST_F(GenericDaemonTest, CompileErrorIsReportedWithTheLog) {
+  CompileRequest r = Request(tpjit::v1::NVCC, CopyMinitl("site-a/include"));
+  r.clear_options();  // minitl needs --expt-relaxed-constexpr
+  r.add_sources()->set_source(MinitlKernel(2, 64));
+  CompileResponse out;
+  ASSERT_TRUE(Compile(r, &out).ok());
+  EXPECT_FALSE(out.results(0).ok());
+  EXPECT_THAT(out.results(0).error(), HasSubstr("expt-relaxed-constexpr"));
+}
+
+TEST_F(GenericDaemonTest, HungNvccIsKilledAtItsLimitAndTheDaemonServes) {
+  CompileRequest r = Request(tpjit::v1::NVCC, "");
+  r.clear_options();  // with relaxed constexpr nvcc gives up early
+  r.set_timeout_seconds(3);
+  r.add_sources()->set_source(
+      "__host__ __device__ constexpr unsigned long long Spin(\n"
+      "    unsigned long long n) {\n"
+      "  unsigned long long s = 0;\n"
+      "  for (unsigned long long i = 0; i < n; ++i)\n"
+      "    s = s * 6364136223846793005ull + i;\n"
+      "  return s;\n}\n"
+      "extern \"C\" __global__ void hang(unsigned long long* p) {\n"
+      "  constexpr unsigned long long v = Spin(1ull << 40);\n  *p = v;\n}\n");
+  const absl::Time start = absl::Now();
+  CompileResponse out;
+  ASSERT_TRUE(Compile(r, &out).ok());
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  EXPECT_FALSE(out.results(0).ok());
+  EXPECT_THAT(out.results(0).error(), HasSubstr("time limit"));
+  EXPECT_LT(seconds, 20);
+  EXPECT_EQ(daemon_->Health(""),
+            grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+}  // namespace
+}  // namespace tpjit::testing
