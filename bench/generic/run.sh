@@ -8,6 +8,7 @@ n=${1:-16}
 build=${2:-$root/build-generic}
 cmake -S "$root" -B "$build" >/dev/null
 cmake --build "$build" --target generic_batch_bench -j"$(nproc)" >/dev/null
+load=$(cut -d" " -f1-3 /proc/loadavg)
 row=$("$build/bench/generic/generic_batch_bench" "$n")
 nvcc_version=$(/usr/local/cuda/bin/nvcc --version | grep release)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
@@ -27,6 +28,7 @@ N distinct instantiations of \`minitl::Accumulate<float, U, B>\`
   key computation, i.e. \`nvcc -E\` per source).
 
 Machine: $(nproc) cores ($cpu), no GPU; $nvcc_version. Date: $(date -u +%F).
+Load average when it started (a shared machine): $load.
 Reproduce: \`bench/generic/run.sh $n\`.
 
 | N | cores | sequential nvcc (s) | daemon cold (s) | speed-up | daemon warm (s) |
