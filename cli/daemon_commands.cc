@@ -46,8 +46,8 @@ std::vector<FlagDef> WithCommon(std::vector<FlagDef> defs, double timeout) {
   defs.push_back({"socket", true, "tpjitd's Unix socket (or gRPC target)",
                   "TPJIT_SOCKET"});
   defs.push_back(
-      {"timeout", true, absl::StrCat("seconds for the call (default ",
-                                     timeout, ")")});
+      {"timeout", true,
+       absl::StrCat("seconds for the call (default ", timeout, ")")});
   defs.push_back({"help", false, "show this help"});
   return defs;
 }
@@ -77,9 +77,9 @@ int RunCommand(const CommandDef& def, const std::vector<std::string>& args,
         "unexpected argument \"", flags->positional().front(), "\""));
   }
   absl::StatusOr<double> seconds =
-      status.ok() ? flags->GetDouble("timeout", def.default_timeout_seconds,
-                                     0.001, 1e7)
-                  : absl::StatusOr<double>(status);
+      status.ok()
+          ? flags->GetDouble("timeout", def.default_timeout_seconds, 0.001, 1e7)
+          : absl::StatusOr<double>(status);
   if (!seconds.ok()) {
     err << prefix << seconds.status().message() << "\nusage: " << def.usage
         << "\n";
@@ -88,7 +88,9 @@ int RunCommand(const CommandDef& def, const std::vector<std::string>& args,
   // A default of 0 (compile): the call's deadline follows the request.
   const absl::Duration timeout = absl::Seconds(*seconds > 0 ? *seconds : 30);
   const ParsedFlags& parsed = *flags;
-  Connector connect = [&parsed, timeout] { return ConnectFor(parsed, timeout); };
+  Connector connect = [&parsed, timeout] {
+    return ConnectFor(parsed, timeout);
+  };
   absl::StatusOr<int> code = def.body(parsed, connect, out, err);
   if (!code.ok()) {
     err << prefix << code.status().message() << "\n";
@@ -104,8 +106,8 @@ absl::Status Required(const ParsedFlags& flags,
                       std::initializer_list<const char*> names) {
   for (const char* name : names) {
     if (!flags.Get(name)) {
-      return absl::InvalidArgumentError(absl::StrCat("--", name,
-                                                     " is required"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, " is required"));
     }
   }
   return absl::OkStatus();
@@ -123,8 +125,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& flag,
                                      const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::NotFoundError(absl::StrCat("--", flag, ": cannot read ",
-                                            path));
+    return absl::NotFoundError(
+        absl::StrCat("--", flag, ": cannot read ", path));
   }
   std::stringstream buf;
   buf << in.rdbuf();
@@ -205,9 +207,8 @@ absl::StatusOr<int> Warmup(const ParsedFlags& flags, const Connector& connect,
     std::string json;
     google::protobuf::util::JsonPrintOptions options;
     options.preserve_proto_field_names = true;
-    auto st =
-        google::protobuf::util::MessageToJsonString(result->manifest, &json,
-                                                    options);
+    auto st = google::protobuf::util::MessageToJsonString(result->manifest,
+                                                          &json, options);
     if (!st.ok()) return absl::InternalError(st.ToString());
     TPJIT_RETURN_IF_ERROR(WriteFile(*path, json + "\n"));
   }
@@ -220,8 +221,8 @@ absl::StatusOr<int> Warmup(const ParsedFlags& flags, const Connector& connect,
       << absl::StrFormat(
              "distinct kernels %d, compiled %d, cache hits %d, wall %.2f s%s\n",
              s.distinct_kernels(), s.compiled(), s.cache_hits(),
-             s.wall_seconds(), s.attached() ? " (attached to a running job)"
-                                            : "");
+             s.wall_seconds(),
+             s.attached() ? " (attached to a running job)" : "");
   return 0;
 }
 
@@ -300,8 +301,8 @@ absl::StatusOr<tpjit::v1::CompileRequest> BuildCompileRequest(
   } else if (backend == "nvcc") {
     request.set_backend(tpjit::v1::NVCC);
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--backend: \"", backend, "\" is not nvrtc or nvcc"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--backend: \"", backend, "\" is not nvrtc or nvcc"));
   }
   request.set_arch(flags.Get("arch").value_or("sm_90a"));
   for (const auto& dir : flags.GetAll("include")) request.add_include_dirs(dir);
@@ -369,7 +370,8 @@ absl::StatusOr<int> Compile(const ParsedFlags& flags, const Connector& connect,
   return all_ok ? 0 : kExitFailure;
 }
 
-const std::vector<FlagDef> kJsonOnly = {{"json", false, "print one JSON object"}};
+const std::vector<FlagDef> kJsonOnly = {
+    {"json", false, "print one JSON object"}};
 
 }  // namespace
 

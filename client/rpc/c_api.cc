@@ -50,10 +50,10 @@ int tpjit_connect(const char* socket, double connect_timeout_seconds,
   if (out == nullptr) return Fail(TPJIT_ERR_INVALID_ARGUMENT, "out is NULL");
   *out = nullptr;
   tpjit::ClientOptions options;
-  options.connect_timeout = absl::Seconds(
-      connect_timeout_seconds > 0 ? connect_timeout_seconds : 0);
-  auto client = tpjit::Client::Connect(socket == nullptr ? "" : socket,
-                                       options);
+  options.connect_timeout =
+      absl::Seconds(connect_timeout_seconds > 0 ? connect_timeout_seconds : 0);
+  auto client =
+      tpjit::Client::Connect(socket == nullptr ? "" : socket, options);
   if (!client.ok()) return Fail(client.status());
   *out = new tpjit_client{*std::move(client)};
   return TPJIT_OK;
@@ -83,10 +83,9 @@ int tpjit_warmup(tpjit_client* client, const char* spec_json, int32_t rank,
                p.failed(), p.phase().c_str());
     };
   }
-  auto result = client->client->Warmup(*spec, rank, world,
-                                       group == nullptr ? "" : group,
-                                       on_progress,
-                                       absl::Seconds(timeout_seconds));
+  auto result =
+      client->client->Warmup(*spec, rank, world, group == nullptr ? "" : group,
+                             on_progress, absl::Seconds(timeout_seconds));
   if (!result.ok()) return Fail(result.status());
   *out = new tpjit_manifest{*std::move(result), {}};
   return TPJIT_OK;

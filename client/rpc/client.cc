@@ -1,7 +1,7 @@
 #include "client/include/tpjit/client.h"
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <optional>
 #include <utility>
@@ -79,7 +79,8 @@ absl::Status StatusFromGrpc(const grpc::Status& status,
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
     std::string socket_path_or_target, ClientOptions options) {
-  if (socket_path_or_target.empty()) socket_path_or_target = DefaultSocketPath();
+  if (socket_path_or_target.empty())
+    socket_path_or_target = DefaultSocketPath();
   const std::string target = TargetFor(socket_path_or_target);
   // A local daemon that is (re)starting: retry often, not with the default
   // backoff of up to two minutes.
@@ -91,14 +92,14 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
       target, grpc::InsecureChannelCredentials(), args);
   if (options.connect_timeout > absl::ZeroDuration() &&
       !channel->WaitForConnected(DeadlineIn(options.connect_timeout))) {
-    return absl::UnavailableError(absl::StrCat(
-        "tpjitd at ", target, " is not reachable within ",
-        absl::FormatDuration(options.connect_timeout),
-        " (is it running? --socket / TPJIT_SOCKET)"));
+    return absl::UnavailableError(
+        absl::StrCat("tpjitd at ", target, " is not reachable within ",
+                     absl::FormatDuration(options.connect_timeout),
+                     " (is it running? --socket / TPJIT_SOCKET)"));
   }
-  return std::make_unique<Client>(
-      tpjit::v1::Tpjit::NewStub(channel),
-      grpc::health::v1::Health::NewStub(channel), target, options);
+  return std::make_unique<Client>(tpjit::v1::Tpjit::NewStub(channel),
+                                  grpc::health::v1::Health::NewStub(channel),
+                                  target, options);
 }
 
 Client::Client(std::shared_ptr<tpjit::v1::Tpjit::StubInterface> stub,
@@ -164,10 +165,10 @@ absl::StatusOr<std::string> Client::Fetch(const std::string& key,
     if (!problem.ok()) continue;  // drain, keep the first problem
     if (chunk.offset() != static_cast<int64_t>(bytes.size()) ||
         (total >= 0 && chunk.total_bytes() != total)) {
-      problem = absl::DataLossError(absl::StrCat(
-          "fetch ", key, ": chunk at offset ", chunk.offset(), " (total ",
-          chunk.total_bytes(), ") after ", bytes.size(), " bytes (total ",
-          total, ")"));
+      problem = absl::DataLossError(
+          absl::StrCat("fetch ", key, ": chunk at offset ", chunk.offset(),
+                       " (total ", chunk.total_bytes(), ") after ",
+                       bytes.size(), " bytes (total ", total, ")"));
       continue;
     }
     total = chunk.total_bytes();

@@ -32,9 +32,9 @@ absl::StatusOr<std::unique_ptr<LoadedManifest>> Client::Load(
     TPJIT_ASSIGN_OR_RETURN(std::string cubin, Fetch(kernel));
     auto module = CudaModule::Load(driver, cubin);
     if (!module.ok()) {
-      return absl::Status(module.status().code(),
-                          absl::StrCat("load ", kernel.key(), ": ",
-                                       module.status().message()));
+      return absl::Status(
+          module.status().code(),
+          absl::StrCat("load ", kernel.key(), ": ", module.status().message()));
     }
     TPJIT_ASSIGN_OR_RETURN(CUfunction fn,
                            module->Function(kernel.lowered_name()));

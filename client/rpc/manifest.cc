@@ -21,9 +21,9 @@ bool IsContig(const std::string& family_id) {
 absl::StatusOr<int> LookupKernel(const tpjit::v1::Manifest& manifest,
                                  int shape_index, int64_t m) {
   if (shape_index < 0 || shape_index >= manifest.shapes_size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("shape index ", shape_index, " is outside 0..",
-                     manifest.shapes_size() - 1));
+    return absl::InvalidArgumentError(absl::StrCat("shape index ", shape_index,
+                                                   " is outside 0..",
+                                                   manifest.shapes_size() - 1));
   }
   if (m < 1 || m > manifest.m_max()) {
     return absl::OutOfRangeError(
@@ -57,8 +57,8 @@ absl::Status ValidateManifest(const tpjit::v1::Manifest& manifest) {
     for (const auto& r : manifest.shapes(s).ranges()) {
       if (r.lo() > r.hi() || r.lo() <= last_hi) {
         return absl::InvalidArgumentError(
-            absl::StrCat("manifest shape ", s, ": range ", r.lo(), "..",
-                         r.hi(), " is empty or overlaps the one before"));
+            absl::StrCat("manifest shape ", s, ": range ", r.lo(), "..", r.hi(),
+                         " is empty or overlaps the one before"));
       }
       if (r.kernel() < 0 || r.kernel() >= manifest.kernels_size()) {
         return absl::InvalidArgumentError(absl::StrCat(

@@ -111,9 +111,9 @@ TEST_F(DaemonCommandsTest, NoDaemonExits1NamingTheSocket) {
     EXPECT_EQ(o.code, 1) << o.err;
     EXPECT_THAT(o.err, HasSubstr(nobody_));
   }
-  const Outcome o = RunCli(RunWarmupCommand, {"--spec", spec_, "--rank", "0",
-                                           "--world", "1", "--socket",
-                                           nobody_, "--timeout", "0.5"});
+  const Outcome o =
+      RunCli(RunWarmupCommand, {"--spec", spec_, "--rank", "0", "--world", "1",
+                                "--socket", nobody_, "--timeout", "0.5"});
   EXPECT_EQ(o.code, 1) << o.err;
   EXPECT_THAT(o.err, HasSubstr(nobody_));
 }
@@ -128,10 +128,10 @@ TEST_F(DaemonCommandsTest, SocketFromEnvironment) {
 
 TEST_F(DaemonCommandsTest, WarmupJson) {
   const std::string manifest = daemon_.dir() + "/manifest.json";
-  const Outcome o = RunCli(
-      RunWarmupCommand,
-      {"--spec", spec_, "--rank", "1", "--world", "2", "--group", "tp",
-       "--json", "--manifest", manifest, "--socket", daemon_.socket()});
+  const Outcome o =
+      RunCli(RunWarmupCommand,
+             {"--spec", spec_, "--rank", "1", "--world", "2", "--group", "tp",
+              "--json", "--manifest", manifest, "--socket", daemon_.socket()});
   ASSERT_EQ(o.code, 0) << o.err;
   const auto j = nlohmann::json::parse(o.out);
   EXPECT_EQ(j["manifest_digest"], "manifest-digest-0123");
@@ -150,7 +150,7 @@ TEST_F(DaemonCommandsTest, WarmupJson) {
 TEST_F(DaemonCommandsTest, WarmupText) {
   const Outcome o =
       RunCli(RunWarmupCommand, {"--spec", spec_, "--rank", "0", "--world", "1",
-                             "--socket", daemon_.socket()});
+                                "--socket", daemon_.socket()});
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_THAT(o.out, HasSubstr("manifest manifest-digest-0123"));
   EXPECT_THAT(o.out, HasSubstr("distinct kernels 3, compiled 2, cache hits 1"));
@@ -161,7 +161,7 @@ TEST_F(DaemonCommandsTest, WarmupDaemonErrorIsReported) {
       grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no slots");
   const Outcome o =
       RunCli(RunWarmupCommand, {"--spec", spec_, "--rank", "0", "--world", "1",
-                             "--socket", daemon_.socket()});
+                                "--socket", daemon_.socket()});
   EXPECT_EQ(o.code, 1);
   EXPECT_THAT(o.err, HasSubstr("no slots"));
 }
@@ -195,9 +195,9 @@ TEST_F(DaemonCommandsTest, CompileWritesCubins) {
   const std::string src = Write("a.cu", "__global__ void k() {}\n");
   const std::string out_dir = daemon_.dir() + "/out";
   Outcome o = RunCli(RunCompileCommand,
-                  {"--source", src, "--backend", "nvrtc", "--arch", "sm_90a",
-                   "--name-expression", "k", "--option", "-O3", "--out",
-                   out_dir, "--socket", daemon_.socket()});
+                     {"--source", src, "--backend", "nvrtc", "--arch", "sm_90a",
+                      "--name-expression", "k", "--option", "-O3", "--out",
+                      out_dir, "--socket", daemon_.socket()});
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_THAT(o.out, HasSubstr("key0 miss 0.25 s"));
   std::ifstream in(out_dir + "/key0.cubin", std::ios::binary);
@@ -205,7 +205,7 @@ TEST_F(DaemonCommandsTest, CompileWritesCubins) {
   got << in.rdbuf();
   EXPECT_EQ(got.str(), CubinFor(0));
   o = RunCli(RunCompileCommand, {"--source", src, "--backend", "nvcc", "--json",
-                              "--socket", daemon_.socket()});
+                                 "--socket", daemon_.socket()});
   ASSERT_EQ(o.code, 0) << o.err;
   const auto j = nlohmann::json::parse(o.out);
   EXPECT_EQ(j["ok"], true);
@@ -215,8 +215,9 @@ TEST_F(DaemonCommandsTest, CompileWritesCubins) {
 TEST_F(DaemonCommandsTest, CompileErrorExits1WithTheLog) {
   const std::string good = Write("good.cu", "__global__ void k() {}\n");
   const std::string bad = Write("bad.cu", "#error nope\n");
-  const Outcome o = RunCli(RunCompileCommand, {"--source", good, "--source", bad,
-                                            "--socket", daemon_.socket()});
+  const Outcome o =
+      RunCli(RunCompileCommand,
+             {"--source", good, "--source", bad, "--socket", daemon_.socket()});
   EXPECT_EQ(o.code, 1);
   EXPECT_THAT(o.err, HasSubstr("error: boom"));
   EXPECT_THAT(o.out, HasSubstr("bad.cu FAILED"));

@@ -1,10 +1,9 @@
 // The C ABI (tpjit_c.h) against a fake daemon on a temp Unix socket: the
 // test itself calls only tpjit_* functions.
-#include "client/include/tpjit/tpjit_c.h"
-
 #include <string>
 #include <vector>
 
+#include "client/include/tpjit/tpjit_c.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/client/fake_daemon.h"
@@ -85,14 +84,14 @@ TEST_F(CApiTest, WarmupLookupFetch) {
       << tpjit_last_error();
   ASSERT_EQ(size, CubinFor(1).size());
   std::string small(10, '\0');
-  EXPECT_EQ(tpjit_fetch(client_, manifest_, 1, small.data(), small.size(),
-                        &size),
-            TPJIT_ERR_OUT_OF_RANGE);
+  EXPECT_EQ(
+      tpjit_fetch(client_, manifest_, 1, small.data(), small.size(), &size),
+      TPJIT_ERR_OUT_OF_RANGE);
   EXPECT_THAT(tpjit_last_error(), HasSubstr("smaller"));
   std::string buffer(size, '\0');
-  ASSERT_EQ(tpjit_fetch(client_, manifest_, 1, buffer.data(), buffer.size(),
-                        &size),
-            TPJIT_OK);
+  ASSERT_EQ(
+      tpjit_fetch(client_, manifest_, 1, buffer.data(), buffer.size(), &size),
+      TPJIT_OK);
   EXPECT_EQ(buffer, CubinFor(1));
 }
 
@@ -105,16 +104,15 @@ TEST_F(CApiTest, ErrorsCarryCodesAndMessages) {
   EXPECT_EQ(m, nullptr);
   daemon_.service().warmup_status =
       grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many kernels");
-  EXPECT_EQ(tpjit_warmup(client_, kSpec, 0, 1, nullptr, 10, nullptr, nullptr,
-                         &m),
-            TPJIT_ERR_RESOURCE_EXHAUSTED);
+  EXPECT_EQ(
+      tpjit_warmup(client_, kSpec, 0, 1, nullptr, 10, nullptr, nullptr, &m),
+      TPJIT_ERR_RESOURCE_EXHAUSTED);
   EXPECT_THAT(tpjit_last_error(), HasSubstr("too many kernels"));
   daemon_.service().warmup_status = grpc::Status::OK;
   Warm();
   int32_t kernel = 0;
   EXPECT_EQ(tpjit_lookup(manifest_, 0, 0, &kernel), TPJIT_ERR_OUT_OF_RANGE);
-  EXPECT_EQ(tpjit_lookup(manifest_, 5, 1, &kernel),
-            TPJIT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(tpjit_lookup(manifest_, 5, 1, &kernel), TPJIT_ERR_INVALID_ARGUMENT);
   size_t size = 0;
   EXPECT_EQ(tpjit_fetch(client_, manifest_, 7, nullptr, 0, &size),
             TPJIT_ERR_INVALID_ARGUMENT);

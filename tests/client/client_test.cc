@@ -108,7 +108,8 @@ TEST_F(ClientTest, WarmupPassesTheDaemonsErrorOn) {
 TEST_F(ClientTest, WarmupWithoutManifestIsInternal) {
   tpjit::v1::WarmupEvent progress;
   progress.mutable_progress()->set_done(1);
-  EXPECT_CALL(*stub_, WarmupRaw(_, _)).WillOnce(Return(ReaderOf(std::vector{progress})));
+  EXPECT_CALL(*stub_, WarmupRaw(_, _))
+      .WillOnce(Return(ReaderOf(std::vector{progress})));
   auto result = client_.Warmup({}, 0, 1, "", nullptr, absl::Seconds(1));
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInternal);
   EXPECT_THAT(result.status().message(), HasSubstr("without a manifest"));
@@ -170,7 +171,8 @@ TEST_F(ClientTest, FetchShortStreamIsDataLoss) {
 
 TEST_F(ClientTest, FetchEmptyCubin) {
   tpjit::v1::FetchChunk empty;
-  EXPECT_CALL(*stub_, FetchRaw(_, _)).WillOnce(Return(ReaderOf(std::vector{empty})));
+  EXPECT_CALL(*stub_, FetchRaw(_, _))
+      .WillOnce(Return(ReaderOf(std::vector{empty})));
   auto got = client_.Fetch("k", Sha256Hex(""));
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_TRUE(got->empty());

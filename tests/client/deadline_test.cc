@@ -68,9 +68,9 @@ TEST_F(NoDaemonTest, StaleSocketFileFailsWithinConnectTimeout) {
 
 TEST_F(NoDaemonTest, LazyClientCallsFailWithinTheirDeadline) {
   MakeStaleSocket();
-  auto client = Client::Connect(
-      socket_, {.connect_timeout = absl::ZeroDuration(),
-                .call_timeout = absl::Seconds(1)});
+  auto client =
+      Client::Connect(socket_, {.connect_timeout = absl::ZeroDuration(),
+                                .call_timeout = absl::Seconds(1)});
   ASSERT_TRUE(client.ok()) << client.status();
   const auto code = AnyOf(absl::StatusCode::kUnavailable,
                           absl::StatusCode::kDeadlineExceeded);
@@ -79,9 +79,9 @@ TEST_F(NoDaemonTest, LazyClientCallsFailWithinTheirDeadline) {
   EXPECT_THAT(warm.status().code(), code);
   EXPECT_THAT(warm.status().message(), HasSubstr(socket_));
   EXPECT_LT(Since(t0), 3.0);
-  for (auto status : {(*client)->Stats().status(), (*client)->Status().status(),
-                      (*client)->Health().status(),
-                      (*client)->Fetch("k").status()}) {
+  for (auto status :
+       {(*client)->Stats().status(), (*client)->Status().status(),
+        (*client)->Health().status(), (*client)->Fetch("k").status()}) {
     EXPECT_THAT(status.code(), code) << status;
     EXPECT_THAT(status.message(), HasSubstr(socket_));
   }

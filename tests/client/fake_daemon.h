@@ -25,10 +25,9 @@ class FakeTpjitService final : public tpjit::v1::Tpjit::Service {
   grpc::Status warmup_status = grpc::Status::OK;
   tpjit::v1::WarmupRequest last_request;
 
-  grpc::Status Warmup(grpc::ServerContext*,
-                      const tpjit::v1::WarmupRequest* request,
-                      grpc::ServerWriter<tpjit::v1::WarmupEvent>* writer)
-      override {
+  grpc::Status Warmup(
+      grpc::ServerContext*, const tpjit::v1::WarmupRequest* request,
+      grpc::ServerWriter<tpjit::v1::WarmupEvent>* writer) override {
     last_request = *request;
     for (int i = 1; i <= progress_events; ++i) {
       tpjit::v1::WarmupEvent e;
@@ -54,10 +53,9 @@ class FakeTpjitService final : public tpjit::v1::Tpjit::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Fetch(grpc::ServerContext*,
-                     const tpjit::v1::FetchRequest* request,
-                     grpc::ServerWriter<tpjit::v1::FetchChunk>* writer)
-      override {
+  grpc::Status Fetch(
+      grpc::ServerContext*, const tpjit::v1::FetchRequest* request,
+      grpc::ServerWriter<tpjit::v1::FetchChunk>* writer) override {
     std::string bytes;
     if (request->key().rfind("key", 0) == 0) {
       bytes = CubinFor(std::stoi(request->key().substr(3)));
@@ -128,8 +126,7 @@ class FakeDaemon {
  public:
   explicit FakeDaemon(bool serving = true) {
     std::string tmpl =
-        (std::filesystem::temp_directory_path() / "tpjit-fake-XXXXXX")
-            .string();
+        (std::filesystem::temp_directory_path() / "tpjit-fake-XXXXXX").string();
     dir_ = mkdtemp(tmpl.data());
     socket_ = dir_ + "/tpjitd.sock";
     grpc::EnableDefaultHealthCheckService(true);

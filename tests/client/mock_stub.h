@@ -44,20 +44,22 @@ class MockTpjitStub : public v1::Tpjit::StubInterface {
                                                Cq*, void*) override {
     return Unexpected<AsyncReader<v1::WarmupEvent>>();
   }
-  AsyncReader<v1::WarmupEvent>* PrepareAsyncWarmupRaw(
-      Ctx*, const v1::WarmupRequest&, Cq*) override {
+  AsyncReader<v1::WarmupEvent>* PrepareAsyncWarmupRaw(Ctx*,
+                                                      const v1::WarmupRequest&,
+                                                      Cq*) override {
     return Unexpected<AsyncReader<v1::WarmupEvent>>();
   }
-  AsyncResponse<v1::CompileResponse>* AsyncCompileRaw(
-      Ctx*, const v1::CompileRequest&, Cq*) override {
+  AsyncResponse<v1::CompileResponse>* AsyncCompileRaw(Ctx*,
+                                                      const v1::CompileRequest&,
+                                                      Cq*) override {
     return Unexpected<AsyncResponse<v1::CompileResponse>>();
   }
   AsyncResponse<v1::CompileResponse>* PrepareAsyncCompileRaw(
       Ctx*, const v1::CompileRequest&, Cq*) override {
     return Unexpected<AsyncResponse<v1::CompileResponse>>();
   }
-  AsyncReader<v1::FetchChunk>* AsyncFetchRaw(Ctx*, const v1::FetchRequest&,
-                                             Cq*, void*) override {
+  AsyncReader<v1::FetchChunk>* AsyncFetchRaw(Ctx*, const v1::FetchRequest&, Cq*,
+                                             void*) override {
     return Unexpected<AsyncReader<v1::FetchChunk>>();
   }
   AsyncReader<v1::FetchChunk>* PrepareAsyncFetchRaw(Ctx*,
@@ -65,8 +67,7 @@ class MockTpjitStub : public v1::Tpjit::StubInterface {
                                                     Cq*) override {
     return Unexpected<AsyncReader<v1::FetchChunk>>();
   }
-  AsyncResponse<v1::StatsResponse>* AsyncStatsRaw(Ctx*,
-                                                  const v1::StatsRequest&,
+  AsyncResponse<v1::StatsResponse>* AsyncStatsRaw(Ctx*, const v1::StatsRequest&,
                                                   Cq*) override {
     return Unexpected<AsyncResponse<v1::StatsResponse>>();
   }
@@ -95,8 +96,7 @@ class MockHealthStub : public ::grpc::health::v1::Health::StubInterface {
   using Request = ::grpc::health::v1::HealthCheckRequest;
   using Response = ::grpc::health::v1::HealthCheckResponse;
   MOCK_METHOD(::grpc::Status, Check,
-              (::grpc::ClientContext*, const Request&, Response*),
-              (override));
+              (::grpc::ClientContext*, const Request&, Response*), (override));
 
  private:
   using Ctx = ::grpc::ClientContext;

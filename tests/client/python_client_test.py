@@ -207,9 +207,11 @@ class RealDaemonTest(unittest.TestCase):
                     k = tpjit.lookup(m, 0, value)
                     data = c.fetch_kernel(m.kernels[k])
                     self.assertEqual(len(data), m.kernels[k].cubin_bytes)
-                again = c.warmup(TINY_SPEC, 0, 1, timeout=300)
-                self.assertEqual(again.digest, m.digest)
-                self.assertGreaterEqual(c.stats().cache_hits, len(m.kernels))
+                # The daemon keeps the finished job: a second call attaches.
+                again = c.warmup_progress(TINY_SPEC, 0, 1, timeout=300)
+                self.assertEqual(again.result().digest, m.digest)
+                self.assertTrue(again.summary.attached)
+                self.assertEqual(c.stats().compiles, len(m.kernels))
         finally:
             proc.terminate()
             proc.wait(timeout=30)

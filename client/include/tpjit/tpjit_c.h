@@ -100,7 +100,7 @@ int tpjit_fetch(tpjit_client* client, tpjit_manifest* manifest, int32_t kernel,
                 void* buffer, size_t capacity, size_t* size);
 
 #ifdef __cplusplus
-}  /* extern "C" */
+} /* extern "C" */
 #endif
 
 #endif /* TPJIT_CLIENT_INCLUDE_TPJIT_TPJIT_C_H_ */
