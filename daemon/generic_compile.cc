@@ -15,6 +15,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "daemon/nvcc.h"
 #include "src/common/digest.h"
@@ -29,7 +30,7 @@ constexpr size_t kMaxSourceBytes = 8 << 20;
 constexpr int kMaxHeaders = 4096;
 constexpr size_t kMaxHeaderBytes = 256 << 20;
 constexpr int kMaxIncludeDepth = 64;
-constexpr int kPreprocessThreads = 4;
+constexpr int kMaxPreprocessThreads = 16;
 
 absl::Status Bad(absl::string_view what) {
   return absl::InvalidArgumentError(what);
@@ -72,6 +73,9 @@ absl::Status ValidateRequest(const CompileRequest& request) {
     if (src.source().empty() || src.source().size() > kMaxSourceBytes) {
       return Bad(absl::StrCat("sources[", i, "].source: empty or over ",
                               kMaxSourceBytes, " bytes"));
+    }
+    if (absl::Status st = CheckSourceIncludes(src.source()); !st.ok()) {
+      return Bad(absl::StrCat("sources[", i, "]: ", st.message()));
     }
     if (IsNvcc(request) && !src.name_expressions().empty()) {
       return Bad(
@@ -138,7 +142,7 @@ class HeaderCollector {
                        int depth) {
     if (depth > kMaxIncludeDepth) return Bad("include_dirs: includes too deep");
     for (const IncludeDirective& inc : IncludedNames(text)) {
-      if (headers_.count(inc.name)) continue;
+      if (inc.name.empty() || headers_.count(inc.name)) continue;
       std::string found;
       if (inc.quoted && !self_dir.empty() &&
           IsRegularFile(self_dir + "/" + inc.name)) {
@@ -255,10 +259,11 @@ absl::StatusOr<std::vector<std::shared_ptr<CompileTask>>> BuildNvrtcTasks(
   return tasks;
 }
 
-// Runs `fn(i)` for i in [0, n) on up to kPreprocessThreads threads.
+// Runs `fn(i)` for i in [0, n) on up to one thread per core (2 to 16).
 template <typename Fn>
 void ParallelFor(int n, Fn fn) {
-  int threads = std::min(n, kPreprocessThreads);
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  int threads = std::min(n, std::clamp(cores, 2, kMaxPreprocessThreads));
   if (threads <= 1) {
     for (int i = 0; i < n; ++i) fn(i);
     return;
@@ -372,7 +377,8 @@ double WorkerTimeLimit(double task_seconds) {
 
 std::vector<IncludeDirective> IncludedNames(absl::string_view text) {
   std::vector<IncludeDirective> out;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+  const std::string view = DirectiveView(text);
+  for (absl::string_view line : absl::StrSplit(view, '\n')) {
     absl::string_view t = absl::StripLeadingAsciiWhitespace(line);
     if (!absl::ConsumePrefix(&t, "#")) continue;
     t = absl::StripLeadingAsciiWhitespace(t);
@@ -381,13 +387,90 @@ std::vector<IncludeDirective> IncludedNames(absl::string_view text) {
       continue;
     }
     t = absl::StripLeadingAsciiWhitespace(t);
-    if (t.empty() || (t[0] != '"' && t[0] != '<')) continue;
-    const char close = t[0] == '"' ? '"' : '>';
-    size_t end = t.find(close, 1);
-    if (end == absl::string_view::npos || end == 1) continue;
+    const char close = t.empty()     ? 0
+                       : t[0] == '"' ? '"'
+                       : t[0] == '<' ? '>'
+                                     : 0;
+    size_t end = close ? t.find(close, 1) : absl::string_view::npos;
+    if (end == absl::string_view::npos || end == 1) {
+      out.push_back({"", false});  // computed, or malformed
+      continue;
+    }
     out.push_back({std::string(t.substr(1, end - 1)), close == '"'});
   }
   return out;
+}
+
+namespace {
+
+// Whether the R at `i` (followed by '"') starts a raw string literal: the
+// token before it is empty or one of the encoding prefixes.
+bool RawStringPrefix(const std::string& in, size_t i) {
+  size_t b = i;
+  while (b > 0 && (absl::ascii_isalnum(in[b - 1]) || in[b - 1] == '_')) --b;
+  absl::string_view prefix(in.data() + b, i - b);
+  return prefix.empty() || prefix == "L" || prefix == "u" || prefix == "U" ||
+         prefix == "u8";
+}
+
+}  // namespace
+
+std::string DirectiveView(absl::string_view text) {
+  std::string in = absl::StrReplaceAll(
+      text, {{"?\?=", "#"}, {"?\?/", "\\"}, {"%:", "#"}, {"\r\n", "\n"}});
+  in = absl::StrReplaceAll(in, {{"\\\n", ""}});
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size();) {
+    const char c = in[i];
+    if (c == '/' && i + 1 < in.size() && in[i + 1] == '/') {
+      i = std::min(in.find('\n', i), in.size());
+    } else if (c == '/' && i + 1 < in.size() && in[i + 1] == '*') {
+      size_t end = in.find("*/", i + 2);
+      i = end == std::string::npos ? in.size() : end + 2;
+      out.push_back(' ');
+    } else if (c == 'R' && i + 1 < in.size() && in[i + 1] == '"' &&
+               RawStringPrefix(in, i)) {
+      size_t open = in.find('(', i + 2);
+      if (open == std::string::npos) open = in.size() - 1;
+      const std::string close =
+          absl::StrCat(")", in.substr(i + 2, open - i - 2), "\"");
+      size_t end = in.find(close, open);
+      end = end == std::string::npos ? in.size() : end + close.size();
+      out.append(in, i, end - i);  // kept: may show extra directives
+      i = end;
+    } else if (c == '"' || c == '\'') {
+      size_t j = i + 1;  // a literal ends at its quote or the line's end
+      while (j < in.size() && in[j] != c && in[j] != '\n') {
+        j += in[j] == '\\' ? 2 : 1;
+      }
+      j = std::min(j + (j < in.size() && in[j] == c ? 1 : 0), in.size());
+      out.append(in, i, j - i);
+      i = j;
+    } else {
+      out.push_back(c);
+      ++i;
+    }
+  }
+  return out;
+}
+
+absl::Status CheckSourceIncludes(absl::string_view source) {
+  for (const IncludeDirective& inc : IncludedNames(source)) {
+    if (inc.name.empty()) {
+      return Bad("#include with a computed or malformed name is not allowed");
+    }
+    bool dotdot = false;
+    for (absl::string_view part : absl::StrSplit(inc.name, '/')) {
+      dotdot |= part == "..";
+    }
+    if (inc.name[0] == '/' || dotdot) {
+      return Bad(absl::StrCat("#include \"", inc.name,
+                              "\": sources include only by names relative "
+                              "to the include_dirs, without \"..\""));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace tpjit

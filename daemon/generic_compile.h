@@ -54,11 +54,23 @@ absl::StatusOr<std::string> ResolveAllowedInclude(
 double WorkerTimeLimit(double task_seconds);
 
 struct IncludeDirective {
-  std::string name;     // as written: "cute/tensor.hpp"
+  std::string name;     // as written: "cute/tensor.hpp"; empty: computed
   bool quoted = false;  // "x" (also searched beside the includer) or <x>
 };
-// The `#include` directives in `text`, in order (conditionals ignored).
+// The `#include` directives in `text`, in order (conditionals ignored), as
+// the preprocessor sees the lines (see DirectiveView).
 std::vector<IncludeDirective> IncludedNames(absl::string_view text);
+
+// `text` as a conservative view for finding directives: the trigraphs for
+// '#' and '\\' and the digraph %: mapped, line splices joined, comments
+// replaced by one space (literals kept as written). Never hides a directive the
+// compiler would see; may show extra ones (inside raw strings).
+std::string DirectiveView(absl::string_view text);
+
+// INVALID_ARGUMENT for a request source that includes by an absolute path,
+// with a `..` component, or by a computed (macro) name: sources reach
+// headers only through the allowed include directories.
+absl::Status CheckSourceIncludes(absl::string_view source);
 
 }  // namespace tpjit
 

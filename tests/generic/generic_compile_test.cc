@@ -153,15 +153,48 @@ TEST_F(GenericCompileTest, IncludedNamesAndLineMarkers) {
   auto names = IncludedNames(
       "#include \"a/b.h\"\n  #  include <c.h>\n// #include \"no\"\n"
       "#include_next <d.h>\n#define X 1\n#include MACRO\n");
-  ASSERT_EQ(names.size(), 3u);
+  ASSERT_EQ(names.size(), 4u);
   EXPECT_EQ(names[0].name, "a/b.h");
   EXPECT_TRUE(names[0].quoted);
   EXPECT_EQ(names[1].name, "c.h");
   EXPECT_FALSE(names[1].quoted);
   EXPECT_EQ(names[2].name, "d.h");  // include_next: a superset is harmless
+  EXPECT_EQ(names[3].name, "");     // computed
   EXPECT_EQ(StripLineMarkers("# 1 \"/abs/x.h\"\nint a;\n#line 3 \"/y\"\n"
                              "  # 7 \"/z\" 2\n#pragma once\nint b;"),
             "int a;\n#pragma once\nint b;\n");
+}
+
+TEST_F(GenericCompileTest, SourcesIncludeOnlyThroughTheIncludeDirs) {
+  const std::vector<std::string> refused = {
+      "#include \"/etc/passwd\"\n",
+      "#include <../x.h>\n",
+      "#include \"a/../../x.h\"\n",
+      "#/**/include \"/etc/passwd\"\n",
+      "#inc\\\nlude \"/etc/passwd\"\n",
+      "%:include \"/etc/passwd\"\n",
+      "\?\?=include \"/etc/passwd\"\n",
+      "/* a\n comment */ #include \"/etc/passwd\"\n",
+      "const char* s = R\"x(/*)x\";\n#include \"/etc/passwd\"\n",
+      "#define P \"/etc/passwd\"\n#include P\n",
+      "int a;\r\n  #  include_next </etc/passwd>\r\n",
+  };
+  for (const std::string& src : refused) {
+    EXPECT_EQ(CheckSourceIncludes(src).code(),
+              absl::StatusCode::kInvalidArgument)
+        << src;
+  }
+  const std::vector<std::string> accepted = {
+      "#include \"minitl/minitl.cuh\"\n#include <utility>\n",
+      "// #include \"/etc/passwd\"\n",
+      "/* #include \"/etc/passwd\" */\n",
+      "const char* s = \"#include \\\"/etc/passwd\\\"\";\n",
+      "int x = 1'000;\n#include \"a.h\"\n",
+      "const char* s = \"/*\";\n#include \"a.h\"\n",
+  };
+  for (const std::string& src : accepted) {
+    EXPECT_TRUE(CheckSourceIncludes(src).ok()) << src;
+  }
 }
 
 TEST_F(GenericCompileTest, WorkerTimeLimitLeavesAMargin) {

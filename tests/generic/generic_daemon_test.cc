@@ -179,6 +179,14 @@ TEST_F(GenericDaemonTest, IncludeEscapesAndBadOptionsAreInvalidArgument) {
       EXPECT_THAT(st.error_message(), HasSubstr("include_dirs")) << dir;
     }
   }
+  for (auto backend : {tpjit::v1::NVCC, tpjit::v1::NVRTC}) {
+    CompileRequest r = Request(backend, "");
+    r.add_sources()->set_source("#include \"/etc/passwd\"\n");
+    CompileResponse out;
+    grpc::Status st = Compile(r, &out);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(st.error_message(), HasSubstr("/etc/passwd"));
+  }
   for (const std::string& option :
        {"-o=/tmp/x", "--run", "-ccbin=/bin", "-I/etc", "-Xcompiler=-fplugin"}) {
     CompileRequest r = Request(tpjit::v1::NVCC, "");
