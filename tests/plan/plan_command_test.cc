@@ -11,7 +11,7 @@ namespace {
 const std::string kSpec =
     std::string(TPJIT_SPECS_DIR) + "/deepseek-v3-tp8.json";
 
-int Run(const std::vector<std::string>& args, std::string* out,
+int RunPlan(const std::vector<std::string>& args, std::string* out,
         std::string* err) {
   std::ostringstream o, e;
   int rc = RunPlanCommand(args, o, e);
@@ -22,7 +22,7 @@ int Run(const std::vector<std::string>& args, std::string* out,
 
 TEST(PlanCommandTest, JsonReportsFullCoverageAndTensOfKernels) {
   std::string out, err;
-  ASSERT_EQ(Run({"--spec", kSpec, "--workers", "8", "--json"}, &out, &err), 0)
+  ASSERT_EQ(RunPlan({"--spec", kSpec, "--workers", "8", "--json"}, &out, &err), 0)
       << err;
   auto j = nlohmann::json::parse(out);
   EXPECT_DOUBLE_EQ(j["coverage"].get<double>(), 1.0);
@@ -37,7 +37,7 @@ TEST(PlanCommandTest, JsonReportsFullCoverageAndTensOfKernels) {
 
 TEST(PlanCommandTest, TextNamesShapesRangesAndSlots) {
   std::string out, err;
-  ASSERT_EQ(Run({"--spec", kSpec, "--workers", "2"}, &out, &err), 0);
+  ASSERT_EQ(RunPlan({"--spec", kSpec, "--workers", "2"}, &out, &err), 0);
   EXPECT_NE(out.find("coverage 100.00%"), std::string::npos);
   EXPECT_NE(out.find("slot 1:"), std::string::npos);
   EXPECT_NE(out.find("M      1.."), std::string::npos);
@@ -45,15 +45,15 @@ TEST(PlanCommandTest, TextNamesShapesRangesAndSlots) {
 
 TEST(PlanCommandTest, BadInputExitsTwoNamingTheProblem) {
   std::string out, err;
-  EXPECT_EQ(Run({"--spec", "/no/such/spec.json"}, &out, &err), 2);
+  EXPECT_EQ(RunPlan({"--spec", "/no/such/spec.json"}, &out, &err), 2);
   EXPECT_NE(err.find("/no/such/spec.json"), std::string::npos);
-  EXPECT_EQ(Run({"--spec", kSpec, "--workers", "0"}, &out, &err), 2);
+  EXPECT_EQ(RunPlan({"--spec", kSpec, "--workers", "0"}, &out, &err), 2);
   EXPECT_NE(err.find("--workers"), std::string::npos);
-  EXPECT_EQ(Run({"--spec", kSpec, "--policy", "SOME"}, &out, &err), 2);
+  EXPECT_EQ(RunPlan({"--spec", kSpec, "--policy", "SOME"}, &out, &err), 2);
   EXPECT_NE(err.find("--policy"), std::string::npos);
-  EXPECT_EQ(Run({"--bogus"}, &out, &err), 2);
+  EXPECT_EQ(RunPlan({"--bogus"}, &out, &err), 2);
   EXPECT_NE(err.find("--bogus"), std::string::npos);
-  EXPECT_EQ(Run({}, &out, &err), 2);
+  EXPECT_EQ(RunPlan({}, &out, &err), 2);
   EXPECT_NE(err.find("--spec"), std::string::npos);
   EXPECT_TRUE(out.empty());
 }
