@@ -20,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -228,12 +229,14 @@ absl::StatusOr<NvccOutput> RunNvcc(const NvccInput& input,
                                    const std::string& out_name) {
   auto dir = ScopedTempDir::Create("tpjit-nvcc-");
   if (!dir.ok()) return dir.status();
-  const std::string source_path =
-      absl::StrCat(dir->path(), "/", SafeSourceFileName(input.source_name));
+  // The source by a relative name (nvcc runs in `dir`): its __FILE__ holds
+  // no temp path.
+  const std::string source_name = SafeSourceFileName(input.source_name);
+  const std::string source_path = absl::StrCat(dir->path(), "/", source_name);
   const std::string out_path = absl::StrCat(dir->path(), "/", out_name);
   if (absl::Status s = WriteWhole(source_path, input.source); !s.ok()) return s;
   std::vector<std::string> argv = NvccArgv(input, mode);
-  argv.insert(argv.end(), {"-o", out_path, source_path});
+  argv.insert(argv.end(), {"-o", out_name, source_name});
   auto run = RunCommand(argv, dir->path(), input.timeout_seconds);
   if (!run.ok()) return run.status();
   NvccOutput out;
@@ -276,14 +279,16 @@ ScopedTempDir::ScopedTempDir(ScopedTempDir&& other) noexcept
 
 ScopedTempDir& ScopedTempDir::operator=(ScopedTempDir&& other) noexcept {
   if (this != &other) {
-    this->~ScopedTempDir();
+    Remove();
     path_ = std::move(other.path_);
     other.path_.clear();
   }
   return *this;
 }
 
-ScopedTempDir::~ScopedTempDir() {
+ScopedTempDir::~ScopedTempDir() { Remove(); }
+
+void ScopedTempDir::Remove() {
   if (path_.empty()) return;
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
@@ -379,6 +384,12 @@ absl::StatusOr<NvccOutput> NvccPreprocessDigest(const NvccInput& input) {
   auto out = RunNvcc(input, "-E", "tu.ii");
   if (!out.ok()) return out.status();
   std::string tu = StripLineMarkers(out->data);
+  // __FILE__ in a header expands to its include directory's absolute path.
+  std::vector<std::pair<std::string, std::string>> dirs;
+  for (size_t i = 0; i < input.include_dirs.size(); ++i) {
+    dirs.emplace_back(input.include_dirs[i] + "/", absl::StrCat("$I", i, "/"));
+  }
+  tu = absl::StrReplaceAll(tu, dirs);
   out->tu_bytes = static_cast<int64_t>(tu.size());
   out->data = Sha256Hex(tu);
   return out;

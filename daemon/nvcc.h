@@ -36,6 +36,7 @@ class ScopedTempDir {
 
  private:
   explicit ScopedTempDir(std::string path) : path_(std::move(path)) {}
+  void Remove();  // harmless when already removed
   std::string path_;
 };
 
@@ -91,8 +92,9 @@ absl::StatusOr<NvccOutput> NvccCompile(const NvccInput& input);
 
 // `nvcc -E` (device pass for `arch`) in a private temp directory; `data` is
 // the SHA-256 of the preprocessed translation unit with every line marker
-// (`# N "file"`, `#line`) removed, so no absolute path enters it. Errors as
-// NvccCompile.
+// (`# N "file"`, `#line`) removed and each include directory's path (from
+// __FILE__) replaced by its index, so no absolute path of the source or its
+// headers enters it. Errors as NvccCompile.
 absl::StatusOr<NvccOutput> NvccPreprocessDigest(const NvccInput& input);
 
 // The translation unit text with line markers removed.
