@@ -89,7 +89,14 @@ void Job::Attach(JobListener* listener, int rank, int world,
   ranks_.insert({group, rank});
   (void)world;
   if (finished_) {
-    listener->OnFinished(status_, manifest_, summary_);
+    // A rank that comes after the end was served entirely from the job's
+    // results: for it, every kernel is a hit and nothing was compiled.
+    tpjit::v1::WarmupSummary late = summary_;
+    late.set_compiled(0);
+    late.set_cache_hits(static_cast<int>(kernels_.size()) - failed_);
+    late.set_wall_seconds(0);
+    late.set_compile_cpu_seconds(0);
+    listener->OnFinished(status_, manifest_, late);
     return;
   }
   listeners_.push_back(listener);

@@ -81,6 +81,10 @@ absl::StatusOr<int> Plan::Lookup(int shape, int64_t m) const {
                      static_cast<int>(shapes.size()) - 1));
   }
   const auto& ranges = shapes[shape].ranges;
+  if (Info(*FamilyFromId(shapes[shape].shape.family())).group ==
+      GroupKind::kContig) {
+    m = RoundUp128(m);  // contig row counts are padded to 128
+  }
   auto it =
       std::upper_bound(ranges.begin(), ranges.end(), m,
                        [](int64_t v, const MRange& r) { return v < r.lo; });

@@ -90,6 +90,8 @@ TEST(JobTest, EveryListenerGetsTheSameManifest) {
   job->Attach(&late, 1, 2, "g");
   EXPECT_EQ(late.finished, 1);
   EXPECT_EQ(late.manifest.digest(), a.manifest.digest());
+  EXPECT_EQ(late.summary.compiled(), 0);
+  EXPECT_EQ(late.summary.cache_hits(), n);
   EXPECT_NE(job->RankProgress("g", 1).find("done"), std::string::npos);
 }
 

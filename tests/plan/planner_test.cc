@@ -115,6 +115,11 @@ TEST(PlannerTest, ExplicitPolicyAndInvalidSpec) {
   auto plan = PlanWarmup(spec);
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_TRUE(plan->Lookup(0, 7).ok());
+  EXPECT_FALSE(plan->Lookup(2, 128).ok());  // contig keeps multiples of 128
+  // Contig shapes (2 and 3) round M up to the padded row count.
+  auto full = *PlanWarmup(Load("qwen3-30b-a3b-tp4.json"));
+  EXPECT_EQ(*full.Lookup(2, 4097), *full.Lookup(2, 4224));
+  EXPECT_EQ(*full.Lookup(2, 1), *full.Lookup(2, 128));
   EXPECT_FALSE(plan->Lookup(0, 8000).ok());
   spec.mutable_shapes(0)->set_k(100);
   EXPECT_EQ(PlanWarmup(spec).status().code(),
