@@ -305,7 +305,12 @@ absl::StatusOr<tpjit::v1::CompileRequest> BuildCompileRequest(
         absl::StrCat("--backend: \"", backend, "\" is not nvrtc or nvcc"));
   }
   request.set_arch(flags.Get("arch").value_or("sm_90a"));
-  for (const auto& dir : flags.GetAll("include")) request.add_include_dirs(dir);
+  // The daemon resolves include directories itself and wants them absolute.
+  for (const auto& dir : flags.GetAll("include")) {
+    std::error_code ec;
+    auto abs = std::filesystem::absolute(dir, ec);
+    request.add_include_dirs(ec ? dir : abs.lexically_normal().string());
+  }
   for (const auto& opt : flags.GetAll("option")) request.add_options(opt);
   TPJIT_ASSIGN_OR_RETURN(double seconds,
                          flags.GetDouble("compile-timeout", 0, 0, 1e6));
