@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 
+#include "cli/spec_file.h"
 #include "nlohmann/json.hpp"
 #include "src/compile/kernel_source.h"
 #include "src/compile/nvrtc_compiler.h"
@@ -33,10 +34,7 @@ int main(int argc, char** argv) {
     std::cerr << "usage: tpjit_bench_baseline SPEC FULL|FAST\n";
     return 2;
   }
-  std::ifstream in(argv[1]);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  auto spec = tpjit::ParseSpecJson(buf.str());
+  auto spec = tpjit::cli::ReadSpecFile(argv[1]);
   if (!spec.ok()) {
     std::cerr << spec.status() << "\n";
     return 2;

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/spec_file.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 #include "src/plan/spec.h"
@@ -17,10 +18,7 @@ int main(int argc, char** argv) {
     std::cerr << "usage: tpjit_bench_rank SOCKET SPEC RANK WORLD\n";
     return 2;
   }
-  std::ifstream in(argv[2]);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  auto spec = tpjit::ParseSpecJson(buf.str());
+  auto spec = tpjit::cli::ReadSpecFile(argv[2]);
   if (!spec.ok()) return 2;
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);

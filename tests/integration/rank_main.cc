@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/spec_file.h"
 #include "grpcpp/grpcpp.h"
 #include "src/plan/spec.h"
 #include "tpjit/v1/tpjit.grpc.pb.h"
@@ -15,10 +16,7 @@ int main(int argc, char** argv) {
     std::cerr << "usage: tpjit_test_rank SOCKET SPEC RANK WORLD OUT\n";
     return 2;
   }
-  std::ifstream in(argv[2]);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  auto spec = tpjit::ParseSpecJson(buf.str());
+  auto spec = tpjit::cli::ReadSpecFile(argv[2]);
   if (!spec.ok()) {
     std::cerr << spec.status() << "\n";
     return 2;

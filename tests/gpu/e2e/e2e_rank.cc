@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "cli/spec_file.h"
 #include "client/cuda/cuda_driver.h"
 #include "client/cuda/cuda_loader.h"
 #include "client/cuda/gemm_launch.h"
@@ -162,10 +163,7 @@ int Run(const Args& a) {
     return 1;
   }
   out["context_seconds"] = Since(t0);
-  std::ifstream in(a.spec);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  auto spec = ParseSpecJson(buf.str());
+  auto spec = cli::ReadSpecFile(a.spec);
   auto client = Client::Connect(a.socket);
   if (!spec.ok() || !client.ok()) {
     std::cerr << "bad spec or no daemon\n";
