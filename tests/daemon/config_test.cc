@@ -1,0 +1,59 @@
+#include "daemon/config.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "gtest/gtest.h"
+
+namespace tpjit {
+namespace {
+
+std::string WriteConfig(const std::string& text) {
+  std::string path = std::filesystem::temp_directory_path() /
+                     ("tpjitd-config-" + std::to_string(getpid()) + ".conf");
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(DaemonConfigTest, DefaultsFileEnvironmentAndFlagsInThatOrder) {
+  unsetenv("TPJIT_SLOTS");
+  auto d = ParseDaemonConfig({}, "/opt/tpjit/bin");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->worker_binary, "/opt/tpjit/bin/tpjit-worker");
+  EXPECT_EQ(d->slots, 0);
+  EXPECT_EQ(d->compile_timeout_seconds, 120);
+  const std::string file = WriteConfig(
+      "# tpjitd\nslots = 3\nprocs=5\ncache-dir = /var/cache/x\n"
+      "include-allowlist = /opt/a:/opt/b\n");
+  setenv("TPJIT_PROCS", "7", 1);
+  auto c = ParseDaemonConfig({"--config", file, "--slots", "4"}, "/bin");
+  unsetenv("TPJIT_PROCS");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->slots, 4);  // the command line beats the file
+  EXPECT_EQ(c->procs, 5);  // the file beats the environment
+  EXPECT_EQ(c->cache_dir, "/var/cache/x");
+  EXPECT_EQ(c->include_allowlist,
+            (std::vector<std::string>{"/opt/a", "/opt/b"}));
+  std::filesystem::remove(file);
+}
+
+TEST(DaemonConfigTest, BadValuesNameTheOptionAndWhereItCameFrom) {
+  auto a = ParseDaemonConfig({"--slots", "many"}, "/bin");
+  EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(a.status().message().find("--slots"), std::string::npos);
+  setenv("TPJIT_HEALTH_PORT", "70000", 1);
+  auto b = ParseDaemonConfig({}, "/bin");
+  unsetenv("TPJIT_HEALTH_PORT");
+  EXPECT_NE(b.status().message().find("$TPJIT_HEALTH_PORT"), std::string::npos);
+  auto c = ParseDaemonConfig({"--no-such-flag"}, "/bin");
+  EXPECT_NE(c.status().message().find("--no-such-flag"), std::string::npos);
+  const std::string file = WriteConfig("slots 3\n");
+  auto d = ParseDaemonConfig({"--config", file}, "/bin");
+  EXPECT_NE(d.status().message().find(":1:"), std::string::npos);
+  std::filesystem::remove(file);
+  EXPECT_FALSE(ParseDaemonConfig({"--config", "/no/such/file"}, "/bin").ok());
+}
+
+}  // namespace
+}  // namespace tpjit
