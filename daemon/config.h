@@ -1,7 +1,8 @@
 // tpjitd's configuration: every option declared once in one table (name,
-// default, environment variable, help), read from an optional config file
-// (`name = value` lines), then the environment, then the command line (later
-// wins). Errors name the option and where its bad value came from.
+// default, environment variable, help). Sources, later ones winning: the
+// default, the environment variable, the optional config file (`name = value`
+// lines, named by --config), the command line. Errors name the option and
+// where its bad value came from.
 #ifndef TPJIT_DAEMON_CONFIG_H_
 #define TPJIT_DAEMON_CONFIG_H_
 
