@@ -6,9 +6,8 @@ namespace tpjit_kernels {
 
 template <int N, int K, int G, int BM, int BN, int BK, int STAGES, int WM,
           int WN>
-__global__ void __launch_bounds__(WM * WN * 32, 1) bf16_gemm_nt(GemmArgs args) {
-  Gemm<false, false, kModeNone, N, K, G, BM, BN, BK, STAGES, WM, WN>::Run(
-      args);
+__global__ void __launch_bounds__(WM* WN * 32, 1) bf16_gemm_nt(GemmArgs args) {
+  Gemm<false, false, kModeNone, N, K, G, BM, BN, BK, STAGES, WM, WN>::Run(args);
 }
 
 }  // namespace tpjit_kernels

@@ -21,13 +21,13 @@ typedef unsigned long long u64;
 // The one kernel parameter of every family (mirrored by the host launcher in
 // client/cuda/launch.h; keep the two in sync).
 struct GemmArgs {
-  const void* a;       // A: [M, K] (masked: [G, M_max, K]), K-major
-  const float* sa;     // fp8: A scales [M, K/128] (masked: [G, M_max, K/128])
-  const void* b;       // B: [N, K] (grouped: [G, N, K]), K-major
-  const float* sb;     // fp8: B scales [ceil(N/128), K/128] (grouped: [G, ...])
-  void* d;             // D: [M, N] (masked: [G, M_max, N]), bf16 or fp32
-  const int* groups;   // contig: layout[M]; masked: masked_m[G]; else unused
-  int m;               // M (contig: M_total; masked: M_max)
+  const void* a;      // A: [M, K] (masked: [G, M_max, K]), K-major
+  const float* sa;    // fp8: A scales [M, K/128] (masked: [G, M_max, K/128])
+  const void* b;      // B: [N, K] (grouped: [G, N, K]), K-major
+  const float* sb;    // fp8: B scales [ceil(N/128), K/128] (grouped: [G, ...])
+  void* d;            // D: [M, N] (masked: [G, M_max, N]), bf16 or fp32
+  const int* groups;  // contig: layout[M]; masked: masked_m[G]; else unused
+  int m;              // M (contig: M_total; masked: M_max)
   int reserved;
 };
 
@@ -154,8 +154,8 @@ struct Gemm {
     t.b = static_cast<const u8*>(args.b) +
           static_cast<u64>(t.group) * N * K * kElemBytes;
     t.sb = args.sb;
-    if (FP8) t.sb += (static_cast<u64>(t.group) * kNBlocks + t.n0 / 128) *
-                     kKBlocks;
+    if (FP8)
+      t.sb += (static_cast<u64>(t.group) * kNBlocks + t.n0 / 128) * kKBlocks;
     return true;
   }
 
@@ -202,9 +202,9 @@ struct Gemm {
   }
 
   // acc += A_stage * B_stage for this warp's sub-tile.
-  static __device__ __forceinline__ void ComputeStage(const u8* smem, int stage,
-                                                      int wm, int wn, int lane,
-                                                      float (&acc)[kMi][kNi][4]) {
+  static __device__ __forceinline__ void ComputeStage(
+      const u8* smem, int stage, int wm, int wn, int lane,
+      float (&acc)[kMi][kNi][4]) {
     const u32 a_s = SmemAddr(smem + stage * kStageBytes);
     const u32 b_s = a_s + kATile;
 #pragma unroll
@@ -221,8 +221,8 @@ struct Gemm {
       for (int nj = 0; nj < kNi / 2; ++nj) {
         u32 bf[2][2];
         const int r = wn * kWarpN + nj * 16 + (lane & 7) + ((lane >> 4) << 3);
-        LdMatrixX4(b_s + Swz(r, 2 * ks + ((lane >> 3) & 1)), bf[0][0],
-                   bf[0][1], bf[1][0], bf[1][1]);
+        LdMatrixX4(b_s + Swz(r, 2 * ks + ((lane >> 3) & 1)), bf[0][0], bf[0][1],
+                   bf[1][0], bf[1][1]);
 #pragma unroll
         for (int mi = 0; mi < kMi; ++mi) {
           Mma<FP8>(acc[mi][2 * nj], af[mi], bf[0]);
@@ -257,8 +257,7 @@ struct Gemm {
 #pragma unroll
         for (int nj = 0; nj < kNi / 2; ++nj) {
           u32 bf[2][2];
-          const int r =
-              wn * kWarpN + nj * 16 + (lane & 7) + ((lane >> 4) << 3);
+          const int r = wn * kWarpN + nj * 16 + (lane & 7) + ((lane >> 4) << 3);
           LdMatrixX4(b_s + Swz(r, 2 * ks + ((lane >> 3) & 1)), bf[0][0],
                      bf[0][1], bf[1][0], bf[1][1]);
           Mma<true>(part[2 * nj], af, bf[0]);
@@ -295,8 +294,8 @@ struct Gemm {
         acc[mi][ni][1] += part[mi][ni][1] * lo;
         acc[mi][ni][2] += part[mi][ni][2] * hi;
         acc[mi][ni][3] += part[mi][ni][3] * hi;
-        part[mi][ni][0] = part[mi][ni][1] = part[mi][ni][2] =
-            part[mi][ni][3] = 0.f;
+        part[mi][ni][0] = part[mi][ni][1] = part[mi][ni][2] = part[mi][ni][3] =
+            0.f;
       }
     }
   }

@@ -12,7 +12,7 @@ const std::string kSpec =
     std::string(TPJIT_SPECS_DIR) + "/deepseek-v3-tp8.json";
 
 int RunPlan(const std::vector<std::string>& args, std::string* out,
-        std::string* err) {
+            std::string* err) {
   std::ostringstream o, e;
   int rc = RunPlanCommand(args, o, e);
   *out = o.str();
@@ -22,7 +22,8 @@ int RunPlan(const std::vector<std::string>& args, std::string* out,
 
 TEST(PlanCommandTest, JsonReportsFullCoverageAndTensOfKernels) {
   std::string out, err;
-  ASSERT_EQ(RunPlan({"--spec", kSpec, "--workers", "8", "--json"}, &out, &err), 0)
+  ASSERT_EQ(RunPlan({"--spec", kSpec, "--workers", "8", "--json"}, &out, &err),
+            0)
       << err;
   auto j = nlohmann::json::parse(out);
   EXPECT_DOUBLE_EQ(j["coverage"].get<double>(), 1.0);

@@ -7,7 +7,9 @@ namespace minitl::detail {
 
 constexpr int CeilDiv(int a, int b) { return (a + b - 1) / b; }
 
-constexpr float Scale(int step) { return 1.0f + 0.5f * static_cast<float>(step); }
+constexpr float Scale(int step) {
+  return 1.0f + 0.5f * static_cast<float>(step);
+}
 
 }  // namespace minitl::detail
 
