@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "daemon/generic_compile.h"
+#include "daemon/gpu_probe.h"
 #include "src/common/digest.h"
 #include "src/compile/kernel_source.h"
 #include "src/plan/spec.h"
@@ -28,8 +29,6 @@ absl::Status ValidateRanks(const tpjit::v1::WarmupRequest& r) {
 }
 
 }  // namespace
-
-int DetectGpuCount();
 
 Daemon::Daemon(DaemonConfig config, DaemonDeps deps)
     : config_(std::move(config)), deps_(std::move(deps)) {}

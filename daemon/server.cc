@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -97,20 +98,17 @@ absl::Status RunServer(Daemon& daemon, const ServiceHook& hook) {
             << " GPU(s)\n";
   absl::Notification stop;
   std::thread monitor([&] {
-    bool last = false, first = true;
-    while (!stop.WaitForNotificationWithTimeout(absl::Milliseconds(500)) ||
-           first) {
-      bool serving = daemon.Serving();
-      if (serving != last || first) {
+    std::optional<bool> last;
+    do {
+      const bool serving = daemon.Serving();
+      if (serving != last) {
         SetHealth(server.get(), serving);
         SetHealth(health_server.get(), serving);
         std::cerr << "tpjitd: health " << (serving ? "SERVING" : "NOT_SERVING")
                   << "\n";
+        last = serving;
       }
-      last = serving;
-      first = false;
-      if (stop.HasBeenNotified()) break;
-    }
+    } while (!stop.WaitForNotificationWithTimeout(absl::Milliseconds(500)));
   });
   sigset_t set;
   sigemptyset(&set);
