@@ -1,5 +1,8 @@
 #include "daemon/config.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 
@@ -40,6 +43,16 @@ const std::vector<FlagDef>& Table() {
        "colon-separated roots generic compiles may include from",
        "TPJIT_INCLUDE_ALLOWLIST"},
       {"nvcc", true, "nvcc for the NVCC back end", "TPJIT_NVCC"},
+      {"max-compile-timeout", true,
+       "the largest per-source time limit a client may ask for (seconds)",
+       "TPJIT_MAX_COMPILE_TIMEOUT"},
+      {"sandbox-user", true,
+       "user nvcc runs as (default: nobody when tpjitd is root; \"-\" = "
+       "tpjitd's own)",
+       "TPJIT_SANDBOX_USER"},
+      {"compile-memory-limit", true,
+       "address-space limit of each nvcc process, bytes (0 = none)",
+       "TPJIT_COMPILE_MEMORY_LIMIT"},
       {"help", false, "show this help"},
   };
   return *defs;
@@ -76,6 +89,22 @@ std::string HomeCache() {
     return absl::StrCat(h, "/.cache/tpjit");
   }
   return "/var/cache/tpjit";
+}
+
+// Resolves --sandbox-user ("-": no switch) into uid/gid.
+absl::Status SetSandboxUser(const std::string& name, DaemonConfig* c) {
+  if (name == "-" || name.empty()) return absl::OkStatus();
+  struct passwd* pw = getpwnam(name.c_str());
+  if (pw == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--sandbox-user: no user \"", name, "\" (\"-\" keeps tpjitd's own)"));
+  }
+  if (pw->pw_uid == 0) {
+    return absl::InvalidArgumentError("--sandbox-user: must not be root");
+  }
+  c->sandbox_uid = static_cast<int>(pw->pw_uid);
+  c->sandbox_gid = static_cast<int>(pw->pw_gid);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -127,6 +156,13 @@ absl::StatusOr<DaemonConfig> ParseDaemonConfig(
   c.salt = f.Get("salt").value_or("");
   c.worker_binary = f.Get("worker-binary").value_or(exe_dir + "/tpjit-worker");
   c.nvcc = f.Get("nvcc").value_or(c.nvcc);
+  TPJIT_ASSIGN_OR_RETURN(c.max_compile_timeout_seconds,
+                         f.GetDouble("max-compile-timeout", 600, 1, 86400));
+  TPJIT_ASSIGN_OR_RETURN(
+      c.compile_memory_bytes,
+      f.GetInt("compile-memory-limit", int64_t{16} << 30, 0, int64_t{1} << 44));
+  TPJIT_RETURN_IF_ERROR(SetSandboxUser(
+      f.Get("sandbox-user").value_or(geteuid() == 0 ? "nobody" : "-"), &c));
   if (auto list = f.Get("include-allowlist")) {
     c.include_allowlist = absl::StrSplit(*list, ':', absl::SkipEmpty());
   }

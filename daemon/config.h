@@ -29,6 +29,13 @@ struct DaemonConfig {
   std::vector<std::string> include_allowlist;  // generic compiles
   std::string nvcc = "/usr/local/cuda/bin/nvcc";
   int64_t max_request_bytes = 64 << 20;
+  // Generic compiles: the largest time limit a client may ask for.
+  double max_compile_timeout_seconds = 600;
+  // The user compiler processes run as (-1: the daemon's own; the default
+  // when the daemon is root is "nobody").
+  int sandbox_uid = -1;
+  int sandbox_gid = -1;
+  int64_t compile_memory_bytes = int64_t{16} << 30;  // RLIMIT_AS per nvcc
 };
 
 // Parses argv[1..] (and the file named by --config). `exe_dir` locates the

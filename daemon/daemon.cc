@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "daemon/generic_compile.h"
 #include "daemon/gpu_probe.h"
+#include "daemon/slot.h"
 #include "src/common/digest.h"
 #include "src/compile/kernel_source.h"
 #include "src/plan/spec.h"
@@ -89,7 +90,9 @@ absl::Status Daemon::Start() {
     // NVRTC 13 also caches in the CUDA driver's compute cache when a driver
     // is present; tpjit's own cache is the one that counts, so workers
     // compile for real and stay away from the driver.
-    o.worker_env = {"CUDA_CACHE_DISABLE=1"};
+    o.worker_env = {"CUDA_CACHE_DISABLE=1",
+                    absl::StrCat("TPJIT_WORKER_MEMORY_LIMIT=",
+                                 config_.compile_memory_bytes)};
     auto slot = std::make_unique<Slot>(o, scheduler_.get(), deps_.store.get(),
                                        deps_.launcher, &counters_);
     st = slot->Start();
@@ -191,10 +194,12 @@ void Daemon::Compile(
     absl::Mutex mu;
     CompileResponse response;
     int left;
+    bool inline_output = false;
     std::function<void(absl::StatusOr<CompileResponse>)> done;
   };
   auto batch = std::make_shared<Batch>();
   batch->left = static_cast<int>(tasks->size());
+  batch->inline_output = request.return_output();
   batch->done = std::move(done);
   for (size_t i = 0; i < tasks->size(); ++i) {
     batch->response.add_results()->set_name((*tasks)[i]->label);
@@ -210,13 +215,51 @@ void Daemon::Compile(
         r->set_cubin_bytes(static_cast<int64_t>(o.cubin.size()));
         for (auto& n : o.lowered_names) r->add_lowered_names(n);
         r->set_log(o.log);
+        r->set_exit_code(o.status.ok() ? 0 : std::max(1, o.exit_code));
+        if (o.status.ok() && batch->inline_output) r->set_output(o.cubin);
         if (!o.status.ok()) r->set_error(std::string(o.status.message()));
         last = --batch->left == 0;
       }
       if (last) batch->done(batch->response);
     };
   }
-  scheduler_->Submit(std::move(*tasks));
+  std::vector<std::shared_ptr<CompileTask>> misses;
+  for (auto& task : *tasks) {
+    // A hit is served here, never queued behind compiles.
+    if (ServeFromCache(*deps_.store, counters_, *task, -1)) continue;
+    if (JoinInFlight(task)) misses.push_back(std::move(task));
+  }
+  if (!misses.empty()) scheduler_->Submit(std::move(misses));
+}
+
+bool Daemon::JoinInFlight(const std::shared_ptr<CompileTask>& task) {
+  absl::MutexLock lock(&inflight_mu_);
+  auto [it, first] = inflight_.try_emplace(task->key);
+  if (!first) {
+    it->second.push_back(task);  // served by the first one's outcome
+    return false;
+  }
+  auto own = std::move(task->done);
+  task->done = [this, key = task->key, own](TaskOutcome o) {
+    std::vector<std::shared_ptr<CompileTask>> waiters;
+    {
+      absl::MutexLock lock(&inflight_mu_);
+      waiters = std::move(inflight_[key]);
+      inflight_.erase(key);
+    }
+    for (auto& w : waiters) {
+      // Same source and options, other include directories: served only
+      // when they hold what this compile read.
+      if (o.status.ok() && w->accept_dependencies &&
+          !w->accept_dependencies(o.dependencies)) {
+        scheduler_->Submit({w});
+        continue;
+      }
+      w->done(o);
+    }
+    own(std::move(o));
+  };
+  return true;
 }
 
 absl::StatusOr<std::string> Daemon::Fetch(const std::string& key) {

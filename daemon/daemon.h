@@ -71,6 +71,9 @@ class Daemon {
  private:
   Daemon(DaemonConfig config, DaemonDeps deps);
   absl::Status SelfTest();
+  // Single flight for generic compiles: true when `task` is the first with
+  // its key (submit it); otherwise it is served by the first one's outcome.
+  bool JoinInFlight(const std::shared_ptr<CompileTask>& task);
 
   DaemonConfig config_;
   DaemonDeps deps_;
@@ -87,6 +90,9 @@ class Daemon {
   std::map<std::string, std::shared_ptr<Job>> spec_jobs_ ABSL_GUARDED_BY(mu_);
   bool self_test_ok_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Mutex inflight_mu_;
+  std::map<std::string, std::vector<std::shared_ptr<CompileTask>>> inflight_
+      ABSL_GUARDED_BY(inflight_mu_);
 };
 
 }  // namespace tpjit

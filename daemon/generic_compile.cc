@@ -8,6 +8,7 @@
 #include <atomic>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -19,6 +20,8 @@
 #include "absl/strings/str_split.h"
 #include "daemon/nvcc.h"
 #include "src/common/digest.h"
+#include "src/compile/compile_options.h"
+#include "src/compile/nvcc_deps.h"
 
 namespace tpjit {
 namespace {
@@ -30,7 +33,7 @@ constexpr size_t kMaxSourceBytes = 8 << 20;
 constexpr int kMaxHeaders = 4096;
 constexpr size_t kMaxHeaderBytes = 256 << 20;
 constexpr int kMaxIncludeDepth = 64;
-constexpr int kMaxPreprocessThreads = 16;
+constexpr int kMaxIncludeDirs = 64;
 
 absl::Status Bad(absl::string_view what) {
   return absl::InvalidArgumentError(what);
@@ -61,21 +64,32 @@ absl::Status ValidateRequest(const CompileRequest& request) {
     return Bad(absl::StrCat("backend: unknown value ", request.backend()));
   }
   if (absl::Status s = ValidateArch(request.arch()); !s.ok()) return s;
-  if (request.timeout_seconds() < 0) return Bad("timeout_seconds: negative");
-  std::vector<std::string> options(request.options().begin(),
-                                   request.options().end());
-  if (absl::Status s = ValidateCompileOptions(options, IsNvcc(request));
-      !s.ok()) {
-    return s;
+  if (request.include_dirs_size() > kMaxIncludeDirs) {
+    return Bad(absl::StrCat("include_dirs: more than ", kMaxIncludeDirs));
+  }
+  for (const std::string& d : request.include_dirs()) {
+    if (d.size() > 4096) return Bad("include_dirs: a path over 4096 bytes");
+  }
+  if (request.group().size() > 256) return Bad("group: over 256 bytes");
+  if (!(request.timeout_seconds() >= 0)) {
+    return Bad("timeout_seconds: negative or not a number");
   }
   for (int i = 0; i < request.sources_size(); ++i) {
     const auto& src = request.sources(i);
+    if (src.name().size() > 256) {
+      return Bad(absl::StrCat("sources[", i, "].name: over 256 bytes"));
+    }
+    if (src.name_expressions_size() > 4096) {
+      return Bad(absl::StrCat("sources[", i, "].name_expressions: too many"));
+    }
     if (src.source().empty() || src.source().size() > kMaxSourceBytes) {
       return Bad(absl::StrCat("sources[", i, "].source: empty or over ",
                               kMaxSourceBytes, " bytes"));
     }
-    if (absl::Status st = CheckSourceIncludes(src.source()); !st.ok()) {
-      return Bad(absl::StrCat("sources[", i, "]: ", st.message()));
+    if (!IsNvcc(request)) {  // NVCC: the compiler's own -MD list decides
+      if (absl::Status st = CheckSourceIncludes(src.source()); !st.ok()) {
+        return Bad(absl::StrCat("sources[", i, "]: ", st.message()));
+      }
     }
     if (IsNvcc(request) && !src.name_expressions().empty()) {
       return Bad(
@@ -194,9 +208,12 @@ class HeaderCollector {
   size_t bytes_ = 0;
 };
 
+// The client's limit, clamped to the daemon's maximum.
 double TaskTimeout(const CompileRequest& request, const DaemonConfig& config) {
-  return request.timeout_seconds() > 0 ? request.timeout_seconds()
-                                       : config.compile_timeout_seconds;
+  const double t = request.timeout_seconds() > 0
+                       ? request.timeout_seconds()
+                       : config.compile_timeout_seconds;
+  return std::min(t, config.max_compile_timeout_seconds);
 }
 
 std::shared_ptr<CompileTask> NewTask(const CompileRequest& request, int i,
@@ -215,7 +232,8 @@ std::shared_ptr<CompileTask> NewTask(const CompileRequest& request, int i,
 
 absl::StatusOr<std::vector<std::shared_ptr<CompileTask>>> BuildNvrtcTasks(
     const CompileRequest& request, const DaemonConfig& config,
-    const GenericToolchain& toolchain, const std::vector<std::string>& dirs) {
+    const GenericToolchain& toolchain, const std::vector<std::string>& dirs,
+    const std::vector<std::string>& options) {
   const std::vector<std::string> roots =
       ResolvedRoots(config.include_allowlist);
   std::vector<std::shared_ptr<CompileTask>> tasks;
@@ -244,7 +262,7 @@ absl::StatusOr<std::vector<std::shared_ptr<CompileTask>>> BuildNvrtcTasks(
       bytes += content.size();
     }
     req.add_options(absl::StrCat("-arch=", request.arch()));
-    for (const auto& o : request.options()) {
+    for (const auto& o : options) {
       req.add_options(o);
       enc.Add("option", o);
     }
@@ -259,74 +277,65 @@ absl::StatusOr<std::vector<std::shared_ptr<CompileTask>>> BuildNvrtcTasks(
   return tasks;
 }
 
-// Runs `fn(i)` for i in [0, n) on up to one thread per core (2 to 16).
-template <typename Fn>
-void ParallelFor(int n, Fn fn) {
-  const int cores = static_cast<int>(std::thread::hardware_concurrency());
-  int threads = std::min(n, std::clamp(cores, 2, kMaxPreprocessThreads));
-  if (threads <= 1) {
-    for (int i = 0; i < n; ++i) fn(i);
-    return;
-  }
-  std::atomic<int> next{0};
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&] {
-      for (int i = next++; i < n; i = next++) fn(i);
-    });
-  }
-  for (std::thread& t : pool) t.join();
+// The sandbox every NVCC compile runs in (docs/security.md).
+tpjit::v1::Sandbox SandboxFor(const DaemonConfig& config) {
+  tpjit::v1::Sandbox s;
+  s.set_uid(config.sandbox_uid);
+  s.set_gid(config.sandbox_gid);
+  s.set_address_space_bytes(config.compile_memory_bytes);
+  s.set_file_bytes(int64_t{1} << 30);
+  s.set_open_files(4096);
+  s.set_processes(config.sandbox_uid >= 0 ? 4096 : 0);
+  s.set_new_network(true);
+  return s;
 }
 
+// NVCC: the key covers the nvcc toolkit, arch, output kind, canonical
+// options, the number of include directories (never their paths) and the
+// source text. It does not cover the headers: a cached result records the
+// hash of every file its compile read (nvcc -MD) and serves a request only
+// when the request's own include directories still hold those contents
+// (`accept_dependencies`). No preprocessing here, and none on a hit.
 absl::StatusOr<std::vector<std::shared_ptr<CompileTask>>> BuildNvccTasks(
     const CompileRequest& request, const DaemonConfig& config,
-    const GenericToolchain& toolchain, const std::vector<std::string>& dirs) {
-  std::string version = toolchain.nvcc_version;
-  if (version.empty()) {
-    auto v = NvccVersion(config.nvcc);
-    if (!v.ok()) return v.status();
-    version = *v;
+    const GenericToolchain& toolchain, const std::vector<std::string>& dirs,
+    const std::vector<std::string>& options) {
+  std::string identity = toolchain.nvcc_version;
+  if (identity.empty()) {
+    auto id = NvccIdentity(config.nvcc);
+    if (!id.ok()) return id.status();
+    identity = *id;
   }
-  const std::vector<std::string> options(request.options().begin(),
-                                         request.options().end());
-  const int n = request.sources_size();
-  std::vector<absl::StatusOr<NvccOutput>> digests(n, absl::UnknownError(""));
-  ParallelFor(n, [&](int i) {
-    NvccInput in;
-    in.nvcc = config.nvcc;
-    in.source_name = request.sources(i).name();
-    in.source = request.sources(i).source();
-    in.arch = request.arch();
-    in.options = options;
-    in.include_dirs = dirs;
-    in.timeout_seconds = TaskTimeout(request, config);
-    digests[i] = NvccPreprocessDigest(in);
-  });
+  const bool ptx = request.output() == tpjit::v1::PTX;
+  auto roots = std::make_shared<DependencyRoots>();
+  roots->include_dirs = dirs;
+  roots->toolkit = ToolkitRoot(config.nvcc);
   std::vector<std::shared_ptr<CompileTask>> tasks;
-  for (int i = 0; i < n; ++i) {
+  for (int i = 0; i < request.sources_size(); ++i) {
     auto task = NewTask(request, i, config);
     auto& req = task->request;
     req.set_kind(tpjit::v1::WorkerRequest::NVCC);
+    req.set_ptx(ptx);
+    *req.mutable_sandbox() = SandboxFor(config);
     req.add_options(config.nvcc);
     for (const auto& o : options) req.add_options(o);
     for (const auto& d : dirs) req.add_include_dirs(d);
     req.set_timeout_seconds(WorkerTimeLimit(task->timeout_seconds));
     CanonicalEncoder enc;
-    enc.Add("generic", int64_t{2})
+    enc.Add("generic", int64_t{3})
         .Add("backend", "nvcc")
-        .Add("nvcc", version)
+        .Add("nvcc", identity)
         .Add("salt", toolchain.salt)
-        .Add("arch", request.arch());
-    if (digests[i].ok()) {
-      enc.Add("tu", digests[i]->data);
-      task->cost = 2.0 + static_cast<double>(digests[i]->tu_bytes) / 1e6;
-    } else {  // fails again in the compile, with nvcc's log; never cached
-      enc.Add("unpreprocessed_source", request.sources(i).source());
-      for (const auto& d : dirs) enc.Add("include_dir", d);
-      task->cost = 1.0;
-    }
+        .Add("arch", request.arch())
+        .Add("output", ptx ? "ptx" : "cubin")
+        .Add("include_dirs", static_cast<int64_t>(dirs.size()))
+        .Add("source", request.sources(i).source());
     for (const auto& o : options) enc.Add("option", o);
     task->key = enc.Sha256();
+    task->cost = 4.0;
+    task->accept_dependencies = [roots](const std::vector<std::string>& deps) {
+      return FileHasher::Global().Matches(deps, *roots);
+    };
     tasks.push_back(std::move(task));
   }
   return tasks;
@@ -364,10 +373,16 @@ absl::StatusOr<std::vector<std::shared_ptr<CompileTask>>> BuildGenericTasks(
     const CompileRequest& request, const DaemonConfig& config,
     const GenericToolchain& toolchain) {
   if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
+  auto options = ParseCompileOptions(
+      {request.options().begin(), request.options().end()},
+      IsNvcc(request) ? CompilerKind::kNvcc : CompilerKind::kNvrtc);
+  if (!options.ok()) return options.status();
   auto dirs = ResolveIncludeDirs(request, config);
   if (!dirs.ok()) return dirs.status();
-  if (IsNvcc(request)) return BuildNvccTasks(request, config, toolchain, *dirs);
-  return BuildNvrtcTasks(request, config, toolchain, *dirs);
+  if (IsNvcc(request)) {
+    return BuildNvccTasks(request, config, toolchain, *dirs, *options);
+  }
+  return BuildNvrtcTasks(request, config, toolchain, *dirs, *options);
 }
 
 double WorkerTimeLimit(double task_seconds) {
@@ -377,13 +392,17 @@ double WorkerTimeLimit(double task_seconds) {
 
 std::vector<IncludeDirective> IncludedNames(absl::string_view text) {
   std::vector<IncludeDirective> out;
-  const std::string view = DirectiveView(text);
+  std::set<std::pair<std::string, bool>> seen;  // both views repeat lines
+  // Both readings: with trigraphs (before C++17) and without (C++17 on).
+  const std::string view =
+      absl::StrCat(DirectiveView(text), "\n", DirectiveViewWith(text, false));
   for (absl::string_view line : absl::StrSplit(view, '\n')) {
     absl::string_view t = absl::StripLeadingAsciiWhitespace(line);
     if (!absl::ConsumePrefix(&t, "#")) continue;
     t = absl::StripLeadingAsciiWhitespace(t);
     if (!absl::ConsumePrefix(&t, "include_next") &&
-        !absl::ConsumePrefix(&t, "include")) {
+        !absl::ConsumePrefix(&t, "include") &&
+        !absl::ConsumePrefix(&t, "import")) {
       continue;
     }
     t = absl::StripLeadingAsciiWhitespace(t);
@@ -393,10 +412,13 @@ std::vector<IncludeDirective> IncludedNames(absl::string_view text) {
                                      : 0;
     size_t end = close ? t.find(close, 1) : absl::string_view::npos;
     if (end == absl::string_view::npos || end == 1) {
-      out.push_back({"", false});  // computed, or malformed
+      if (seen.insert({"", false}).second) {
+        out.push_back({"", false});  // computed, or malformed
+      }
       continue;
     }
-    out.push_back({std::string(t.substr(1, end - 1)), close == '"'});
+    IncludeDirective d{std::string(t.substr(1, end - 1)), close == '"'};
+    if (seen.insert({d.name, d.quoted}).second) out.push_back(std::move(d));
   }
   return out;
 }
@@ -416,8 +438,14 @@ bool RawStringPrefix(const std::string& in, size_t i) {
 }  // namespace
 
 std::string DirectiveView(absl::string_view text) {
-  std::string in = absl::StrReplaceAll(
-      text, {{"?\?=", "#"}, {"?\?/", "\\"}, {"%:", "#"}, {"\r\n", "\n"}});
+  return DirectiveViewWith(text, true);
+}
+
+std::string DirectiveViewWith(absl::string_view text, bool trigraphs) {
+  std::string in = absl::StrReplaceAll(text, {{"\r\n", "\n"}});
+  in = absl::StrReplaceAll(in, {{"\r", "\n"}, {"\f", " "}, {"\v", " "}});
+  if (trigraphs) in = absl::StrReplaceAll(in, {{"?\?=", "#"}, {"?\?/", "\\"}});
+  in = absl::StrReplaceAll(in, {{"%:", "#"}});
   in = absl::StrReplaceAll(in, {{"\\\n", ""}});
   std::string out;
   out.reserve(in.size());

@@ -1,18 +1,20 @@
 // Generic compiles (the Compile RPC): other JIT libraries' CUDA sources with
 // the NVRTC or NVCC back end. Turns a request into compile tasks: validates
-// it (backend, arch, sizes, options (daemon/nvcc.h), include directories
-// under the operator's allowlist, with `..` and symlink escapes refused) and
-// computes each source's content key, which never depends on absolute paths:
+// it (backend, arch, sizes, options by allow-list (src/compile/
+// compile_options.h), include directories under the operator's allowlist,
+// with `..` and symlink escapes refused) and computes each source's key,
+// which never depends on absolute paths:
 //  - NVRTC: the source, and every header it includes (found in the include
 //    directories, recursively, passed to NVRTC as named headers) by the name
 //    it is included with and its content; options; name expressions; NVRTC
 //    version; arch; salt.
-//  - NVCC: the SHA-256 of the preprocessed translation unit (`nvcc -E` for
-//    the arch, same options and include directories, line markers removed);
-//    the options (include paths never among them); the nvcc version; arch;
-//    salt. A source that does not preprocess gets a key over its text,
-//    options and include paths, and fails in the compile with nvcc's log.
-// Thread-safe.
+//  - NVCC: the source, canonical options, output kind, the number of include
+//    directories, the toolkit identity, arch and salt. The headers are not
+//    read here: the sandboxed compile reports every file it read (nvcc -MD),
+//    the cache entry records their hashes, and a request is served an entry
+//    only when its own include directories hold the same contents
+//    (CompileTask::accept_dependencies). Nothing runs nvcc in tpjitd.
+// Thread-safe; never blocks on a compiler.
 #ifndef TPJIT_DAEMON_GENERIC_COMPILE_H_
 #define TPJIT_DAEMON_GENERIC_COMPILE_H_
 
@@ -36,8 +38,8 @@ struct GenericToolchain {
 
 // One task per source, in order; `done` of each is left for the caller to
 // set. INVALID_ARGUMENT names what is wrong; FAILED_PRECONDITION when the
-// NVCC back end is asked for and nvcc cannot be run. Runs `nvcc -E` for NVCC
-// sources (a few in parallel; blocking): call it off the gRPC threads.
+// NVCC back end is asked for and nvcc is not an executable file. Reads a few
+// files (the include dirs' paths, the toolkit's version.json, once).
 absl::StatusOr<std::vector<std::shared_ptr<CompileTask>>> BuildGenericTasks(
     const tpjit::v1::CompileRequest& request, const DaemonConfig& config,
     const GenericToolchain& toolchain);
@@ -57,8 +59,9 @@ struct IncludeDirective {
   std::string name;     // as written: "cute/tensor.hpp"; empty: computed
   bool quoted = false;  // "x" (also searched beside the includer) or <x>
 };
-// The `#include` directives in `text`, in order (conditionals ignored), as
-// the preprocessor sees the lines (see DirectiveView).
+// The `#include`, `#include_next` and `#import` directives in `text`
+// (conditionals ignored), as the preprocessor could see the lines with or
+// without trigraphs, lone CRs ending lines (see DirectiveView); a superset.
 std::vector<IncludeDirective> IncludedNames(absl::string_view text);
 
 // `text` as a conservative view for finding directives: the trigraphs for
@@ -66,6 +69,9 @@ std::vector<IncludeDirective> IncludedNames(absl::string_view text);
 // replaced by one space (literals kept as written). Never hides a directive the
 // compiler would see; may show extra ones (inside raw strings).
 std::string DirectiveView(absl::string_view text);
+// The same with trigraphs left alone (C++17 and later do not replace them);
+// IncludedNames reads both views, so either reading's directives count.
+std::string DirectiveViewWith(absl::string_view text, bool trigraphs);
 
 // INVALID_ARGUMENT for a request source that includes by an absolute path,
 // with a `..` component, or by a computed (macro) name: sources reach

@@ -1,6 +1,8 @@
 #include "daemon/nvcc.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -12,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -25,6 +28,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "src/common/digest.h"
+#include "src/common/status_macros.h"
+#include "src/compile/compile_options.h"
+#include "src/compile/nvcc_deps.h"
 
 extern char** environ;
 
@@ -32,126 +38,6 @@ namespace tpjit {
 namespace {
 
 constexpr size_t kMaxOutputBytes = 1 << 20;
-
-absl::Status Refuse(absl::string_view option, absl::string_view why) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("options: \"", option, "\" is not allowed (", why, ")"));
-}
-
-// Options (the part before '=') refused for NVCC, with the reason.
-const std::map<std::string, std::string>& NvccDenied() {
-  static const auto* kDenied = new std::map<std::string, std::string>([] {
-    std::map<std::string, std::string> m;
-    auto add = [&m](std::initializer_list<const char*> names, const char* why) {
-      for (const char* n : names) m[n] = why;
-    };
-    add({"--output-file", "--output-directory", "-E", "--preprocess",
-         "--generate-dependencies", "--generate-nonsystem-dependencies",
-         "--generate-dependencies-with-compile",
-         "--generate-nonsystem-dependencies-with-compile",
-         "--dependency-output", "-keep", "--keep", "-keep-dir", "--keep-dir",
-         "-save-temps", "--save-temps", "-time", "--time",
-         "-fdevice-time-trace", "--fdevice-time-trace"},
-        "it writes files");
-    add({"-run", "--run", "-run-args", "--run-args", "-ccbin",
-         "--compiler-bindir", "-dryrun", "--dryrun", "-use-local-env",
-         "--use-local-env"},
-        "it runs programs");
-    add({"--options-file", "--library-path", "--library",
-         "--libdevice-directory"},
-        "it reads files");
-    add({"--include-path", "-isystem", "--system-include", "-include",
-         "--pre-include", "-idirafter", "-iquote"},
-        "include directories only via include_dirs");
-    add({"-arch", "--gpu-architecture", "-gencode", "--generate-code", "-code",
-         "--gpu-code"},
-        "the target comes from the request's arch");
-    add({"-cubin",   "--cubin", "-ptx",      "--ptx",         "-fatbin",
-         "--fatbin", "-c",      "--compile", "-lib",          "--lib",
-         "-link",    "--link",  "-dlink",    "--device-link", "-dc",
-         "-dw",      "-cuda",   "--cuda",    "-optix-ir",     "--optix-ir"},
-        "the daemon chooses the compile mode");
-    add({"--compiler-options", "--linker-options", "--nvlink-options",
-         "--archive-options", "--fatbin-options"},
-        "options for other tools are not passed on");
-    return m;
-  }());
-  return *kDenied;
-}
-
-const std::map<std::string, std::string>& NvrtcDenied() {
-  static const auto* kDenied = new std::map<std::string, std::string>{
-      {"--include-path", "include directories only via include_dirs"},
-      {"--pre-include", "include directories only via include_dirs"},
-      {"-include", "include directories only via include_dirs"},
-      {"-time", "it writes files"},
-      {"--time", "it writes files"},
-      {"-fdevice-time-trace", "it writes files"},
-      {"--fdevice-time-trace", "it writes files"},
-      {"-pch", "it writes files"},
-      {"--pch", "it writes files"},
-      {"-create-pch", "it writes files"},
-      {"--create-pch", "it writes files"},
-      {"-pch-dir", "it writes files"},
-      {"--pch-dir", "it writes files"},
-      {"-use-pch", "it reads files"},
-      {"--use-pch", "it reads files"},
-      {"-arch", "the target comes from the request's arch"},
-      {"--gpu-architecture", "the target comes from the request's arch"},
-  };
-  return *kDenied;
-}
-
-bool PtxasValueAllowed(absl::string_view v) {
-  static constexpr const char* kAllowed[] = {"-v",
-                                             "--verbose",
-                                             "-O0",
-                                             "-O1",
-                                             "-O2",
-                                             "-O3",
-                                             "--warn-on-spills",
-                                             "-warn-spills",
-                                             "--warn-on-local-memory-usage",
-                                             "-warn-lmem-usage",
-                                             "--warn-on-double-precision-use",
-                                             "-warn-double-usage"};
-  for (const char* a : kAllowed) {
-    if (v == a) return true;
-  }
-  return absl::StartsWith(v, "--maxrregcount=") ||
-         absl::StartsWith(v, "-maxrregcount=") ||
-         absl::StartsWith(v, "--allow-expensive-optimizations=");
-}
-
-absl::Status CheckPrefixes(absl::string_view o, bool nvcc) {
-  if (absl::StartsWith(o, "-I")) {
-    return Refuse(o, "include directories only via include_dirs");
-  }
-  if (!nvcc) return absl::OkStatus();
-  if (absl::StartsWith(o, "-o")) return Refuse(o, "it writes files");
-  if (absl::StartsWith(o, "-M")) return Refuse(o, "it writes files");
-  if (absl::StartsWith(o, "-L")) return Refuse(o, "it reads files");
-  if (absl::StartsWith(o, "-l") && o != "-lineinfo" && o != "-lto") {
-    return Refuse(o, "it reads files");
-  }
-  if (absl::StartsWith(o, "-Xptxas") ||
-      absl::StartsWith(o, "--ptxas-options")) {
-    size_t eq = o.find('=');
-    if (eq == absl::string_view::npos) {
-      return Refuse(o, "give ptxas options attached: -Xptxas=-v");
-    }
-    for (absl::string_view v : absl::StrSplit(o.substr(eq + 1), ',')) {
-      if (!PtxasValueAllowed(v)) {
-        return Refuse(o, absl::StrCat("ptxas option \"", v, "\" is refused"));
-      }
-    }
-    return absl::OkStatus();
-  }
-  if (absl::StartsWith(o, "-X")) {
-    return Refuse(o, "options for other tools are not passed on");
-  }
-  return absl::OkStatus();
-}
 
 double CpuSeconds(const rusage& ru) {
   return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
@@ -183,14 +69,11 @@ absl::Status WriteWhole(const std::string& path, absl::string_view data) {
   return absl::OkStatus();
 }
 
-// The environment of a child: ours with TMPDIR replaced.
-std::vector<std::string> ChildEnvironment(const std::string& tmpdir) {
-  std::vector<std::string> env;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    if (!absl::StartsWith(*e, "TMPDIR=")) env.emplace_back(*e);
-  }
-  env.push_back(absl::StrCat("TMPDIR=", tmpdir));
-  return env;
+// The whole environment of a child: nothing of ours leaks into it.
+std::vector<std::string> ChildEnvironment(const std::string& tmpdir,
+                                          const SandboxSpec& sandbox) {
+  return {absl::StrCat("PATH=", sandbox.path), absl::StrCat("HOME=", tmpdir),
+          absl::StrCat("TMPDIR=", tmpdir), "LC_ALL=C"};
 }
 
 std::vector<char*> Pointers(std::vector<std::string>& strings) {
@@ -224,42 +107,88 @@ void WaitOrKill(pid_t pid, absl::Time deadline, CommandResult* result) {
   result->cpu_seconds = CpuSeconds(ru);
 }
 
-absl::StatusOr<NvccOutput> RunNvcc(const NvccInput& input,
-                                   absl::string_view mode,
-                                   const std::string& out_name) {
+// Labels and hashes of what the compile read; the source itself excluded.
+absl::StatusOr<std::vector<std::string>> HashDependencies(
+    const std::vector<std::string>& paths, const std::string& dir,
+    const std::string& source_name, const DependencyRoots& roots) {
+  std::set<std::string> out;
+  const std::string source_path = absl::StrCat(dir, "/", source_name);
+  for (const std::string& p : paths) {
+    const std::string abs =
+        p[0] == '/' ? NormalizePath(p) : NormalizePath(dir + "/" + p);
+    if (abs == source_path) continue;
+    absl::StatusOr<std::string> label = LabelDependency(abs, dir, roots);
+    if (!label.ok()) return label.status();
+    absl::StatusOr<std::string> sha = FileHasher::Global().Hash(abs);
+    if (!sha.ok()) return sha.status();
+    out.insert(absl::StrCat(*label, "\t", *sha));
+  }
+  return std::vector<std::string>(out.begin(), out.end());
+}
+
+// Lets the sandbox user write `dir` (when the sandbox switches users).
+absl::Status HandOver(const std::string& dir, const SandboxSpec& sandbox) {
+  if (sandbox.uid < 0 || geteuid() != 0) return absl::OkStatus();
+  if (chown(dir.c_str(), sandbox.uid, sandbox.gid) != 0) {
+    return absl::InternalError(
+        absl::StrCat("chown ", dir, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<NvccOutput> NvccCompile(const NvccInput& input) {
   auto dir = ScopedTempDir::Create("tpjit-nvcc-");
   if (!dir.ok()) return dir.status();
+  TPJIT_RETURN_IF_ERROR(HandOver(dir->path(), input.sandbox));
   // The source by a relative name (nvcc runs in `dir`): its __FILE__ holds
   // no temp path.
   const std::string source_name = SafeSourceFileName(input.source_name);
-  const std::string source_path = absl::StrCat(dir->path(), "/", source_name);
-  const std::string out_path = absl::StrCat(dir->path(), "/", out_name);
-  if (absl::Status s = WriteWhole(source_path, input.source); !s.ok()) return s;
-  std::vector<std::string> argv = NvccArgv(input, mode);
-  argv.insert(argv.end(), {"-o", out_name, source_name});
-  auto run = RunCommand(argv, dir->path(), input.timeout_seconds);
+  const std::string out_name = input.ptx ? "out.ptx" : "out.cubin";
+  TPJIT_RETURN_IF_ERROR(
+      WriteWhole(absl::StrCat(dir->path(), "/", source_name), input.source));
+  std::vector<std::string> argv = NvccArgv(input);
+  argv.insert(argv.end(),
+              {"-MD", "-MF", "deps.d", "-o", out_name, source_name});
+  SandboxSpec sandbox = input.sandbox;
+  sandbox.cpu_seconds = static_cast<int64_t>(input.timeout_seconds) + 5;
+  auto run = RunCommand(argv, dir->path(), input.timeout_seconds, sandbox);
   if (!run.ok()) return run.status();
+  DependencyRoots roots;
+  roots.include_dirs = input.include_dirs;
+  roots.toolkit = ToolkitRoot(input.nvcc);
+  // Nothing nvcc printed leaves before every file it read is known allowed.
+  auto deps_text = ReadWhole(absl::StrCat(dir->path(), "/deps.d"));
   NvccOutput out;
-  out.log = std::move(run->output);
+  if (deps_text.ok()) {
+    auto deps = HashDependencies(ParseDependencyFile(*deps_text), dir->path(),
+                                 source_name, roots);
+    if (!deps.ok()) return deps.status();
+    out.dependencies = std::move(*deps);
+  } else if (run->exit_code == 0) {
+    return absl::InternalError("nvcc wrote no dependency file");
+  }
+  out.log = FilterCompilerLog(run->output, source_name, dir->path(), roots);
   out.wall_seconds = run->wall_seconds;
   out.cpu_seconds = run->cpu_seconds;
+  out.exit_code = run->exit_code;
   if (run->timed_out) {
     return absl::DeadlineExceededError(
-        absl::StrCat("nvcc ", mode, " was killed at its time limit of ",
+        absl::StrCat("nvcc was killed at its time limit of ",
                      input.timeout_seconds, " s\n", out.log));
   }
   if (run->exit_code != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("nvcc ", mode, " failed (exit status ", run->exit_code,
-                     ")\n", out.log));
+    if (out.exit_code < 0) out.exit_code = 1;  // killed by a signal (limits)
+    return out;
   }
-  auto data = ReadWhole(out_path);
+  auto data = ReadWhole(absl::StrCat(dir->path(), "/", out_name));
   if (!data.ok()) return data.status();
   out.data = std::move(*data);
   return out;
 }
 
-}  // namespace
+namespace {}  // namespace
 
 absl::StatusOr<ScopedTempDir> ScopedTempDir::Create(absl::string_view prefix) {
   const char* base = getenv("TMPDIR");
@@ -295,15 +224,52 @@ void ScopedTempDir::Remove() {
   path_.clear();
 }
 
+namespace {
+
+// In the child, before execve: only async-signal-safe calls. Returns false
+// when a required step fails (the child then exits 124).
+bool EnterSandbox(const SandboxSpec& s) {
+  if (s.new_network) {
+    // An empty network namespace; refused without CAP_SYS_ADMIN, then tried
+    // inside a new user namespace (where the kernel allows unprivileged ones).
+    if (unshare(CLONE_NEWNET) != 0 && s.uid < 0) {
+      unshare(CLONE_NEWUSER | CLONE_NEWNET);
+    }
+  }
+  auto limit = [](int resource, int64_t value) {
+    if (value <= 0) return true;
+    rlimit rl{static_cast<rlim_t>(value), static_cast<rlim_t>(value)};
+    return setrlimit(resource, &rl) == 0;
+  };
+  if (!limit(RLIMIT_AS, s.address_space_bytes) ||
+      !limit(RLIMIT_FSIZE, s.file_bytes) ||
+      !limit(RLIMIT_NOFILE, s.open_files) ||
+      !limit(RLIMIT_CPU, s.cpu_seconds) || !limit(RLIMIT_CORE, 0)) {
+    return false;
+  }
+  if (s.uid >= 0 && geteuid() == 0) {
+    if (setgroups(0, nullptr) != 0 || setgid(s.gid) != 0 ||
+        setuid(s.uid) != 0) {
+      return false;
+    }
+  }
+  // RLIMIT_NPROC counts the processes of the (new) real user.
+  if (!limit(RLIMIT_NPROC, s.processes)) return false;
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0;
+}
+
+}  // namespace
+
 absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
                                          const std::string& dir,
-                                         double timeout_seconds) {
+                                         double timeout_seconds,
+                                         const SandboxSpec& sandbox) {
   if (argv.empty() || argv[0].empty() || argv[0][0] != '/') {
     return absl::InvalidArgumentError("RunCommand: argv[0] must be absolute");
   }
   const std::string log_path = dir + "/.tpjit-command.log";
   std::vector<std::string> args = argv;
-  std::vector<std::string> env = ChildEnvironment(dir);
+  std::vector<std::string> env = ChildEnvironment(dir, sandbox);
   std::vector<char*> argp = Pointers(args);
   std::vector<char*> envp = Pointers(env);
   int log_fd =
@@ -325,6 +291,7 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
     dup2(null_fd, 0);
     dup2(log_fd, 1);
     dup2(log_fd, 2);
+    if (!EnterSandbox(sandbox)) _exit(124);
     if (chdir(dir.c_str()) != 0) _exit(126);
     execve(argp[0], argp.data(), envp.data());
     _exit(127);
@@ -342,32 +309,22 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
   if (result.exit_code == 127 && result.output.empty()) {
     return absl::FailedPreconditionError(absl::StrCat("cannot run ", argv[0]));
   }
+  if (result.exit_code == 124 && result.output.empty()) {
+    return absl::InternalError(
+        absl::StrCat("cannot enter the sandbox to run ", argv[0]));
+  }
   return result;
 }
 
 absl::Status ValidateCompileOptions(const std::vector<std::string>& options,
                                     bool nvcc) {
-  const auto& denied = nvcc ? NvccDenied() : NvrtcDenied();
-  for (const std::string& o : options) {
-    if (o.find('\0') != std::string::npos ||
-        o.find('\n') != std::string::npos) {
-      return Refuse(absl::CEscape(o), "control characters");
-    }
-    if (o.size() < 2 || o[0] != '-') {
-      return Refuse(o, "every option is one argument starting with '-'");
-    }
-    std::string name = o.substr(0, o.find('='));
-    if (auto it = denied.find(name); it != denied.end()) {
-      return Refuse(o, it->second);
-    }
-    if (absl::Status s = CheckPrefixes(o, nvcc); !s.ok()) return s;
-  }
-  return absl::OkStatus();
+  return ParseCompileOptions(options,
+                             nvcc ? CompilerKind::kNvcc : CompilerKind::kNvrtc)
+      .status();
 }
 
-std::vector<std::string> NvccArgv(const NvccInput& input,
-                                  absl::string_view mode) {
-  std::vector<std::string> argv = {input.nvcc, std::string(mode),
+std::vector<std::string> NvccArgv(const NvccInput& input) {
+  std::vector<std::string> argv = {input.nvcc, input.ptx ? "-ptx" : "-cubin",
                                    absl::StrCat("-arch=", input.arch)};
   argv.insert(argv.end(), input.options.begin(), input.options.end());
   for (const std::string& dir : input.include_dirs) {
@@ -376,66 +333,19 @@ std::vector<std::string> NvccArgv(const NvccInput& input,
   return argv;
 }
 
-absl::StatusOr<NvccOutput> NvccCompile(const NvccInput& input) {
-  return RunNvcc(input, "-cubin", "out.cubin");
-}
-
-absl::StatusOr<NvccOutput> NvccPreprocessDigest(const NvccInput& input) {
-  auto out = RunNvcc(input, "-E", "tu.ii");
-  if (!out.ok()) return out.status();
-  std::string tu = StripLineMarkers(out->data);
-  // __FILE__ in a header expands to its include directory's absolute path.
-  std::vector<std::pair<std::string, std::string>> dirs;
-  for (size_t i = 0; i < input.include_dirs.size(); ++i) {
-    dirs.emplace_back(input.include_dirs[i] + "/", absl::StrCat("$I", i, "/"));
-  }
-  tu = absl::StrReplaceAll(tu, dirs);
-  out->tu_bytes = static_cast<int64_t>(tu.size());
-  out->data = Sha256Hex(tu);
-  return out;
-}
-
-std::string StripLineMarkers(absl::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    absl::string_view t = absl::StripLeadingAsciiWhitespace(line);
-    if (absl::ConsumePrefix(&t, "#")) {
-      t = absl::StripLeadingAsciiWhitespace(t);
-      if (absl::StartsWith(t, "line") ||
-          (!t.empty() && absl::ascii_isdigit(t[0]))) {
-        continue;
-      }
-    }
-    absl::StrAppend(&out, line, "\n");
-  }
-  return out;
-}
-
-absl::StatusOr<std::string> NvccVersion(const std::string& nvcc) {
+absl::StatusOr<std::string> NvccIdentity(const std::string& nvcc) {
   static auto* mu = new absl::Mutex();
-  static auto* versions = new std::map<std::string, std::string>();
+  static auto* ids = new std::map<std::string, std::string>();
   absl::MutexLock lock(mu);
-  if (auto it = versions->find(nvcc); it != versions->end()) return it->second;
-  auto dir = ScopedTempDir::Create("tpjit-nvcc-");
-  if (!dir.ok()) return dir.status();
-  auto run = RunCommand({nvcc, "--version"}, dir->path(), 30);
-  if (!run.ok() || run->exit_code != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "nvcc (", nvcc, ") cannot be run: ",
-        run.ok() ? run->output : std::string(run.status().message())));
-  }
-  std::vector<std::string> kept;
-  for (absl::string_view line : absl::StrSplit(run->output, '\n')) {
-    if (absl::StrContains(line, "release") || absl::StartsWith(line, "Build")) {
-      kept.emplace_back(absl::StripAsciiWhitespace(line));
-    }
-  }
-  if (kept.empty()) {
+  if (auto it = ids->find(nvcc); it != ids->end()) return it->second;
+  if (nvcc.empty() || nvcc[0] != '/' || access(nvcc.c_str(), X_OK) != 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat("nvcc (", nvcc, ") printed no version"));
+        absl::StrCat("nvcc (", nvcc, ") is not an executable file (--nvcc)"));
   }
-  return (*versions)[nvcc] = absl::StrJoin(kept, "; ");
+  auto version = ReadWhole(ToolkitRoot(nvcc) + "/version.json");
+  if (!version.ok()) version = ReadWhole(nvcc);
+  if (!version.ok()) return version.status();
+  return (*ids)[nvcc] = Sha256Hex(*version);
 }
 
 std::string SafeSourceFileName(absl::string_view name) {

@@ -33,6 +33,9 @@ struct TaskOutcome {
   // From the load check (registers == 0 and checked == false without GPU).
   bool load_checked = false;
   std::vector<tpjit::v1::KernelAttributes> attributes;
+  // NVCC: what the compile read ("<label>\t<sha256>") and nvcc's status.
+  std::vector<std::string> dependencies;
+  int exit_code = 0;
 };
 
 struct CompileTask {
@@ -44,6 +47,9 @@ struct CompileTask {
   double timeout_seconds = 120;
   int attempts = 0;  // crashes / time-outs so far
   int last_slot = -1;
+  // When set, a cached entry is served only if this accepts the entry's
+  // recorded dependencies (NVCC: the request's headers still match).
+  std::function<bool(const std::vector<std::string>&)> accept_dependencies;
   // Called exactly once, from a slot thread. Must not block for long.
   std::function<void(TaskOutcome)> done;
 };

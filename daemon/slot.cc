@@ -113,12 +113,19 @@ void Slot::Prime(int proc) {
   }
 }
 
-bool Slot::FromCache(CompileTask& task) {
-  std::optional<StoredCubin> entry = store_->Get(task.key);
+bool ServeFromCache(CubinStore& store, DaemonCounters& counters,
+                    CompileTask& task, int slot) {
+  std::optional<StoredCubin> entry = store.Get(task.key);
   if (!entry) return false;
+  std::vector<std::string> deps =
+      absl::StrSplit(entry->metadata["deps"], '\n', absl::SkipEmpty());
+  if (task.accept_dependencies && !task.accept_dependencies(deps)) {
+    return false;  // the headers changed: compile again, replacing it
+  }
   TaskOutcome outcome;
+  outcome.dependencies = std::move(deps);
   outcome.cache_hit = true;
-  outcome.slot = options_.index;
+  outcome.slot = slot;
   outcome.cubin = std::move(entry->cubin);
   outcome.lowered_names =
       absl::StrSplit(entry->metadata["lowered_names"], '\n', absl::SkipEmpty());
@@ -131,9 +138,13 @@ bool Slot::FromCache(CompileTask& task) {
     a.set_static_smem_bytes(MetaInt(*entry, "static_smem_bytes"));
     outcome.attributes.push_back(a);
   }
-  counters_->cache_hits.fetch_add(1);
+  counters.cache_hits.fetch_add(1);
   task.done(std::move(outcome));
   return true;
+}
+
+bool Slot::FromCache(CompileTask& task) {
+  return ServeFromCache(*store_, *counters_, task, options_.index);
 }
 
 void Slot::LoadCheck(const CompileTask& task, TaskOutcome& outcome) {
@@ -217,6 +228,9 @@ void Slot::Execute(CompileTask& task, int proc,
   TaskOutcome outcome;
   outcome.slot = options_.index;
   outcome.log = resp->log();
+  outcome.exit_code = resp->exit_code();
+  outcome.dependencies.assign(resp->dependencies().begin(),
+                              resp->dependencies().end());
   if (!resp->ok()) {  // a compile error is deterministic: no retry
     counters_->compile_failures.fetch_add(1);
     outcome.status = absl::InvalidArgumentError(
@@ -241,6 +255,9 @@ void Slot::Execute(CompileTask& task, int proc,
         absl::StrJoin(outcome.lowered_names, "\n");
     entry.metadata["compile_seconds"] = absl::StrCat(outcome.compile_seconds);
     entry.metadata["load_checked"] = outcome.load_checked ? "1" : "0";
+    if (!outcome.dependencies.empty()) {
+      entry.metadata["deps"] = absl::StrJoin(outcome.dependencies, "\n");
+    }
     if (!outcome.attributes.empty()) {
       const auto& a = outcome.attributes.front();
       entry.metadata["registers"] = absl::StrCat(a.registers());

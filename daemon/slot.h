@@ -33,6 +33,12 @@ struct SlotOptions {
   std::vector<std::string> worker_env;  // extra "K=V" for the children
 };
 
+// Serves `task` from `store` when it holds the key (and the task accepts the
+// entry's dependencies): calls task.done with a cache hit and returns true.
+// Otherwise returns false and leaves the task alone. Thread-safe.
+bool ServeFromCache(CubinStore& store, DaemonCounters& counters,
+                    CompileTask& task, int slot);
+
 class Slot {
  public:
   Slot(SlotOptions options, Scheduler* scheduler, CubinStore* store,

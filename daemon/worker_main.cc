@@ -20,6 +20,14 @@ int64_t MaxRssBytes() {
   return static_cast<int64_t>(usage.ru_maxrss) * 1024;
 }
 
+void LimitMemory(const char* bytes) {
+  if (bytes == nullptr) return;
+  const long long limit = std::atoll(bytes);
+  if (limit <= 0) return;
+  rlimit rl{static_cast<rlim_t>(limit), static_cast<rlim_t>(limit)};
+  setrlimit(RLIMIT_AS, &rl);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -29,6 +37,10 @@ int main(int argc, char** argv) {
       gpu = std::atoi(argv[++i]);
     }
   }
+  // A compile worker (not the load-checker, whose CUDA context reserves
+  // address space) is limited like the nvcc it starts: a hostile source
+  // costs at most this much memory, then the compile fails.
+  if (gpu < 0) LimitMemory(std::getenv("TPJIT_WORKER_MEMORY_LIMIT"));
   // Keep stdout for frames only: anything a library prints goes to stderr.
   const int frames_out = dup(1);
   dup2(2, 1);

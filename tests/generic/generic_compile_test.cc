@@ -1,7 +1,8 @@
 // Generic compiles without the daemon: include-dir resolution against the
-// allowlist, option validation, include scanning, content keys (NVRTC: by
-// header content; NVCC: by the preprocessed TU, which runs nvcc -E), and the
-// time-limited child process runner.
+// allowlist, the option allow-list, include scanning, content keys (NVRTC: by
+// header content; NVCC: by source and options, headers through the recorded
+// dependencies), the dependency labels and log filter, and the time-limited
+// child process runner.
 #include "daemon/generic_compile.h"
 
 #include <signal.h>
@@ -13,12 +14,15 @@
 #include "daemon/nvcc.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "src/compile/compile_options.h"
+#include "src/compile/nvcc_deps.h"
 
 namespace tpjit {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using tpjit::v1::CompileRequest;
 
 const std::string kMinitl = std::string(TPJIT_MINITL_DIR) + "/include";
@@ -91,45 +95,28 @@ TEST_F(GenericCompileTest, ResolveAllowedIncludeRefusesEscapes) {
 }
 
 TEST_F(GenericCompileTest, ValidateCompileOptionsNamesTheRefusedOption) {
-  const std::vector<std::string> refused = {"-o",
-                                            "-o=/tmp/x",
-                                            "--output-file=/tmp/x",
-                                            "-odir",
-                                            "--output-directory",
-                                            "--run",
-                                            "-run",
-                                            "-E",
-                                            "--preprocess",
-                                            "-ccbin=/bin",
-                                            "--compiler-bindir=/bin",
-                                            "-Xcompiler=-fplugin=x.so",
-                                            "-Xlinker",
-                                            "-Xptxas",
-                                            "-Xptxas=--output-file=x",
-                                            "-I/etc",
-                                            "-Irel",
-                                            "--include-path=/etc",
-                                            "-isystem=/usr/include",
-                                            "--pre-include=/etc/passwd",
-                                            "-MD",
-                                            "-MF=deps",
-                                            "--options-file=f",
-                                            "-optf",
-                                            "--keep",
-                                            "-save-temps",
-                                            "--time=t.csv",
-                                            "-arch=sm_80",
-                                            "-gencode=arch=compute_80",
-                                            "-lcuda",
-                                            "-L/usr/lib",
-                                            "/etc/passwd",
-                                            "c++17",
-                                            "-",
-                                            "--dryrun"};
+  const std::vector<std::string> refused = {
+      "-o", "-o=/tmp/x", "--output-file=/tmp/x", "-odir", "--output-directory",
+      "--run", "-run", "-E", "--preprocess", "-ccbin=/bin",
+      "--compiler-bindir=/bin", "-Xcompiler=-fplugin=x.so", "-Xlinker",
+      "-Xptxas", "-Xptxas=--output-file=x", "-I/etc", "-Irel",
+      "--include-path=/etc", "-isystem=/usr/include",
+      "--pre-include=/etc/passwd", "-MD", "-MF=deps", "--options-file=f",
+      "-optf", "--keep", "-save-temps", "--time=t.csv", "-arch=sm_80",
+      "-gencode=arch=compute_80", "-lcuda", "-L/usr/lib", "/etc/passwd",
+      "c++17", "-", "--dryrun",
+      // issue 12's inputs
+      "-DX=$(id>/tmp/f;echo${IFS}1)", "-DX=`id`", "-DX=1;id", "-D$(id)",
+      "-forward-unknown-to-host-compiler", "-B/dir/",
+      "-Xptxas=--maxrregcount=32 "
+      "--options-file /etc/passwd",
+      "--ptxas-options=-v,--options-file", "--compiler-options=-B/dir/",
+      "--compiler-options=-Wno-x,-fplugin", "-std=c++17 -run", "-O3x",
+      "-lineinfox", "-Wno-deprecated-gpu-targets=1"};
   for (const std::string& o : refused) {
     absl::Status s = ValidateCompileOptions({"-O3", o}, /*nvcc=*/true);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << o;
-    EXPECT_THAT(s.message(), HasSubstr("\"" + o + "\"")) << o;
+    EXPECT_THAT(s.message(), HasSubstr("\"" + o.substr(0, 20))) << o;
   }
   EXPECT_TRUE(
       ValidateCompileOptions({"-O3", "--expt-relaxed-constexpr", "-std=c++17",
@@ -149,6 +136,40 @@ TEST_F(GenericCompileTest, ValidateCompileOptionsNamesTheRefusedOption) {
           .ok());
 }
 
+// DeepGEMM's exact flags (../shared/DESIGN.md), debug variants included, pass
+// and come out canonical.
+TEST_F(GenericCompileTest, DeepGemmFlagsPassTheAllowList) {
+  const std::vector<std::string> flags = {
+      "-std=c++20",
+      "--diag-suppress=39,161,174,177,186,940",
+      "--ptxas-options=--register-usage-level=10",
+      "--compiler-options=-fPIC,-O3,-fconcepts,-Wno-deprecated-declarations,"
+      "-Wno-abi",
+      "-O3",
+      "--expt-relaxed-constexpr",
+      "--expt-extended-lambda",
+      "--ptxas-options=--verbose,--warn-on-spills",
+      "-Xcompiler",
+      "-rdynamic",
+      "-lineinfo"};
+  auto parsed = ParseCompileOptions(flags, CompilerKind::kNvcc);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->size(), flags.size() - 1);
+  EXPECT_EQ((*parsed)[8], "--compiler-options=-rdynamic");
+  EXPECT_EQ((*parsed)[2], "--ptxas-options=--register-usage-level=10");
+  EXPECT_FALSE(ParseCompileOptions({"-Xcompiler"}, CompilerKind::kNvcc).ok());
+  EXPECT_FALSE(
+      ParseCompileOptions({"-Xcompiler", "-B/x"}, CompilerKind::kNvcc).ok());
+  EXPECT_FALSE(
+      ParseCompileOptions({"--ptxas-options=--register-usage-level=11"},
+                          CompilerKind::kNvcc)
+          .ok());
+  // Host compiler options are NVCC only.
+  EXPECT_FALSE(
+      ParseCompileOptions({"--compiler-options=-fPIC"}, CompilerKind::kNvrtc)
+          .ok());
+}
+
 TEST_F(GenericCompileTest, IncludedNamesAndLineMarkers) {
   auto names = IncludedNames(
       "#include \"a/b.h\"\n  #  include <c.h>\n// #include \"no\"\n"
@@ -160,9 +181,6 @@ TEST_F(GenericCompileTest, IncludedNamesAndLineMarkers) {
   EXPECT_FALSE(names[1].quoted);
   EXPECT_EQ(names[2].name, "d.h");  // include_next: a superset is harmless
   EXPECT_EQ(names[3].name, "");     // computed
-  EXPECT_EQ(StripLineMarkers("# 1 \"/abs/x.h\"\nint a;\n#line 3 \"/y\"\n"
-                             "  # 7 \"/z\" 2\n#pragma once\nint b;"),
-            "int a;\n#pragma once\nint b;\n");
 }
 
 TEST_F(GenericCompileTest, SourcesIncludeOnlyThroughTheIncludeDirs) {
@@ -275,7 +293,7 @@ TEST_F(GenericCompileTest, RequestValidation) {
 }
 
 // Runs nvcc -E (about a second).
-TEST_F(GenericCompileTest, NvccKeysThePreprocessedUnitNotThePath) {
+TEST_F(GenericCompileTest, NvccKeyLeavesPathsOutAndNeverRunsNvcc) {
   CopyMinitl(Allowed() + "/a");
   CopyMinitl(Allowed() + "/b/c");
   const std::string src =
@@ -285,37 +303,102 @@ TEST_F(GenericCompileTest, NvccKeysThePreprocessedUnitNotThePath) {
   auto request = [&](const std::string& dir) {
     auto r = Request(tpjit::v1::NVCC, dir, src);
     r.add_options("--expt-relaxed-constexpr");
-    *r.add_sources() = r.sources(0);  // a batch of two: preprocessed in
-    r.mutable_sources(1)->set_source(src + "// another\n");  // parallel
     return r;
   };
+  // A missing nvcc is only noticed by the worker: the key reads files.
+  config_.nvcc = root_ + "/no-such-nvcc";
+  EXPECT_EQ(BuildGenericTasks(request(Allowed() + "/a"), config_, toolchain_)
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  config_.nvcc = "/usr/local/cuda/bin/nvcc";
   auto a = BuildGenericTasks(request(Allowed() + "/a"), config_, toolchain_);
   auto b = BuildGenericTasks(request(Allowed() + "/b/c"), config_, toolchain_);
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(b.ok()) << b.status();
-  ASSERT_EQ(a->size(), 2u);
   EXPECT_EQ((*a)[0]->key, (*b)[0]->key);
-  EXPECT_EQ((*a)[1]->key, (*b)[1]->key);  // a comment is not in the TU
-  EXPECT_EQ((*a)[0]->key, (*a)[1]->key);
   const auto& req = (*a)[0]->request;
   EXPECT_EQ(req.kind(), tpjit::v1::WorkerRequest::NVCC);
   EXPECT_EQ(req.options(0), config_.nvcc);
   EXPECT_EQ(req.include_dirs(0), Allowed() + "/a");
-  EXPECT_GT((*a)[0]->cost, 2.0);
-  // A header change that reaches the TU changes the key.
-  Write(Allowed() + "/b/c/minitl/detail/math.h",
-        "namespace minitl::detail {\n"
-        "constexpr int CeilDiv(int a, int b) { return (a + b - 1) / b; }\n"
-        "constexpr float Scale(int s) { return 2.0f + s; }\n}\n");
-  b = BuildGenericTasks(request(Allowed() + "/b/c"), config_, toolchain_);
-  ASSERT_TRUE(b.ok()) << b.status();
-  EXPECT_NE((*a)[0]->key, (*b)[0]->key);
-  // So do options and the salt.
+  EXPECT_TRUE(req.sandbox().new_network());
+  ASSERT_TRUE((*a)[0]->accept_dependencies);
+  // Options, the output kind and the salt change the key.
   auto r = request(Allowed() + "/a");
   r.add_options("-O2");
   auto c = BuildGenericTasks(r, config_, toolchain_);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_NE((*a)[0]->key, (*c)[0]->key);
+  r = request(Allowed() + "/a");
+  r.set_output(tpjit::v1::PTX);
+  c = BuildGenericTasks(r, config_, toolchain_);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_NE((*a)[0]->key, (*c)[0]->key);
+  EXPECT_TRUE((*c)[0]->request.ptx());
+}
+
+// The dependency check that stands in for the headers in the key: a hit needs
+// every recorded header, found through the request's own include dirs, to
+// hold the recorded content.
+TEST_F(GenericCompileTest, DependenciesAcceptMovedTreesAndRefuseEdits) {
+  CopyMinitl(Allowed() + "/a");
+  CopyMinitl(Allowed() + "/b");
+  const std::string header = "minitl/detail/math.h";
+  auto sha = FileHasher::Global().Hash(Allowed() + "/a/" + header);
+  ASSERT_TRUE(sha.ok()) << sha.status();
+  const std::vector<std::string> deps = {"I0/" + header + "\t" + *sha};
+  DependencyRoots a, b;
+  a.include_dirs = {Allowed() + "/a"};
+  b.include_dirs = {Allowed() + "/b"};
+  EXPECT_TRUE(FileHasher::Global().Matches(deps, a));
+  EXPECT_TRUE(FileHasher::Global().Matches(deps, b));
+  Write(Allowed() + "/b/" + header, "// edited\n");
+  EXPECT_FALSE(FileHasher::Global().Matches(deps, b));
+  EXPECT_TRUE(FileHasher::Global().Matches(deps, a));
+  // Labels never resolve outside their root.
+  EXPECT_EQ(ResolveLabel("I0/../../../etc/passwd", a), "");
+  EXPECT_EQ(ResolveLabel("I1/x.h", a), "");
+  EXPECT_EQ(ResolveLabel("S/etc/passwd", a), "");
+  EXPECT_FALSE(FileHasher::Global().Matches({"I0/nothing.h\tabc"}, a));
+}
+
+TEST(NvccDepsTest, LabelsAndLogFilter) {
+  DependencyRoots roots;
+  roots.include_dirs = {"/opt/dg/include"};
+  roots.toolkit = ToolkitRoot("/usr/local/cuda/bin/nvcc");
+  EXPECT_EQ(roots.toolkit, "/usr/local/cuda");
+  EXPECT_EQ(*LabelDependency("/opt/dg/include/cute/tensor.hpp", "/t", roots),
+            "I0/cute/tensor.hpp");
+  EXPECT_EQ(*LabelDependency(
+                "/usr/local/cuda/bin/../targets/x86_64-linux/include/a.h", "/t",
+                roots),
+            "T/targets/x86_64-linux/include/a.h");
+  EXPECT_EQ(*LabelDependency("/usr/include/stdio.h", "/t", roots),
+            "S/usr/include/stdio.h");
+  auto bad = LabelDependency("/etc/passwd", "/t", roots);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("/etc/passwd"));
+  EXPECT_FALSE(
+      LabelDependency("/opt/dg/include/../../../etc/shadow", "/t", roots).ok());
+  EXPECT_THAT(ParseDependencyFile("out.cubin : k.cu \\\n    /a/b.h \\\n"
+                                  "    /c/with\\ space.h\n"),
+              ::testing::ElementsAre("k.cu", "/a/b.h", "/c/with space.h"));
+  const std::string log =
+      "/etc/passwd(1): error: this declaration has no storage class\n"
+      "  root:x:0:0:root:/root:/bin/bash\n"
+      "  ^\n"
+      "\n"
+      "k.cu(3): error: identifier \"x\" is undefined\n"
+      "    p[0] = x;\n"
+      "/opt/dg/include/a.cuh(2): warning: something\n"
+      "2 errors detected in the compilation of \"k.cu\".\n";
+  std::string filtered = FilterCompilerLog(log, "k.cu", "/t", roots);
+  EXPECT_THAT(filtered, Not(HasSubstr("root:x")));
+  EXPECT_THAT(filtered, Not(HasSubstr("/etc/passwd")));
+  EXPECT_THAT(filtered, HasSubstr("k.cu(3): error"));
+  EXPECT_THAT(filtered, HasSubstr("p[0] = x;"));
+  EXPECT_THAT(filtered, HasSubstr("a.cuh(2): warning"));
+  EXPECT_THAT(filtered, HasSubstr("2 errors detected"));
 }
 
 // Alive and not a zombie (a killed orphan may wait a while for its reaper).
@@ -350,6 +433,37 @@ TEST(RunCommandTest, KillsTheWholeGroupAtTheLimit) {
   std::string path = dir->path();
   { ScopedTempDir moved = std::move(*dir); }
   EXPECT_FALSE(fs::exists(path));
+}
+
+// The sandbox a compiler process runs in: clean environment, limits, an
+// empty network namespace and, when we are root, an unprivileged user.
+TEST(RunCommandTest, SandboxedChildHasACleanEnvLimitsAndNoNetwork) {
+  auto dir = ScopedTempDir::Create("tpjit-sandbox-test-");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  setenv("TPJIT_SECRET_TOKEN", "hunter2", 1);
+  SandboxSpec sandbox;
+  sandbox.address_space_bytes = int64_t{1} << 30;
+  sandbox.new_network = true;
+  const bool root = geteuid() == 0;
+  if (root) {
+    sandbox.uid = sandbox.gid = 65534;
+    ASSERT_EQ(chown(dir->path().c_str(), 65534, 65534), 0);
+  }
+  auto r = RunCommand({"/bin/sh", "-c",
+                       "env; echo limit=$(ulimit -v); id -u; "
+                       "cat /proc/net/dev; touch ok"},
+                      dir->path(), 20, sandbox);
+  unsetenv("TPJIT_SECRET_TOKEN");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0) << r->output;
+  EXPECT_THAT(r->output, Not(HasSubstr("hunter2")));
+  EXPECT_THAT(r->output, HasSubstr("limit=1048576"));
+  EXPECT_THAT(r->output, HasSubstr("HOME=" + dir->path()));
+  if (root) {
+    EXPECT_THAT(r->output, HasSubstr("\n65534\n"));
+    EXPECT_THAT(r->output, Not(HasSubstr("eth0")));
+  }
+  EXPECT_TRUE(fs::exists(dir->path() + "/ok"));
 }
 
 }  // namespace
