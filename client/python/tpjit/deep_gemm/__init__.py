@@ -17,7 +17,7 @@ Importing this package imports neither torch nor deep_gemm.
 from tpjit.deep_gemm.env import (NvrtcModeWarning, enable, enabled,
                                  find_wrapper, nvrtc_mode)
 from tpjit.deep_gemm.hook import install_hook
-from tpjit.deep_gemm.plan import (Shape, m_list, plan, shape_m_list,
+from tpjit.deep_gemm.plan import (Shape, m_list, rank_parts, shape_m_list,
                                   shapes_from_spec, split, units)
 
 
@@ -28,5 +28,5 @@ def warmup(shapes, rank=0, world=1, **options):
 
 
 __all__ = ["NvrtcModeWarning", "Shape", "enable", "enabled", "find_wrapper",
-           "install_hook", "m_list", "nvrtc_mode", "plan", "shape_m_list",
+           "install_hook", "m_list", "nvrtc_mode", "rank_parts", "shape_m_list",
            "shapes_from_spec", "split", "units", "warmup"]

@@ -116,20 +116,21 @@ def patch(module, rank=None, world=None, group=None, helpers=None,
         if kind is None or w <= 1:
             module._INITIALIZATION_DICT.pop(key)
             return original(kernel_type, n, k, num_groups)
-        ms = list(module._BUILTIN_M_LIST)
+        shape = plan.Shape(kind, n, k, num_groups)
+        align = _alignment(module)
+        ms = plan.shape_m_list(shape, list(module._BUILTIN_M_LIST), align)
         h = helpers if helpers is not None else int(
             os.environ.get("TPJIT_DG_HELPERS", "0"))
         from tpjit.deep_gemm import sweep
         if h > 0:
             # tpjit's executors (the same DeepGEMM calls) in helper
             # processes, then SGLang's own sweep of the whole list on hits.
-            sweep.warmup([plan.Shape(kind, n, k, num_groups)], r, w,
+            sweep.warmup([shape], r, w,
                          m_values=ms, helpers=h, group=group,
                          barrier_timeout=barrier_timeout, finish=False)
             return compile_list(kernel_type=kernel_type, n=n, k=k,
                                 num_groups=num_groups, m_list=ms)
-        shape = plan.Shape(kind, n, k, num_groups)
-        mine = plan.split(plan.units([shape], ms, _alignment(module)), w)[r]
+        mine = plan.split(plan.units([shape], ms, align), w)[r]
         my_ms = [m for u in mine for m in u.ms]
         logger.info("tpjit: DeepGEMM warm-up of <%s> N=%d K=%d groups=%d: "
                     "rank %d/%d sweeps %d of %d Ms", kind, n, k, num_groups,

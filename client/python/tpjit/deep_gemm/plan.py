@@ -158,8 +158,8 @@ def split(items, parts, chunks_per_part=4, cost=lambda u: u.cost):
     """Splits the ordered `items` into `parts` disjoint lists that together
     hold every item once, each in the original order, balanced by `cost`.
 
-    The sequence is cut into about chunks_per_part * parts contiguous chunks
-    of near-equal cost (neighbours often share a kernel, so they stay
+    The sequence is cut into at most chunks_per_part * parts contiguous
+    chunks of near-equal cost (each item where the middle of its cost falls) (neighbours often share a kernel, so they stay
     together), then the chunks are dealt out largest first to the least
     loaded part (LPT). Every part's load is at most the mean plus the largest
     chunk. Deterministic: ties go to the lower part index."""
@@ -167,17 +167,16 @@ def split(items, parts, chunks_per_part=4, cost=lambda u: u.cost):
         raise ValueError("parts must be >= 1")
     items = list(items)
     n_chunks = max(1, min(len(items), chunks_per_part * parts))
-    total = sum(cost(u) for u in items)
-    chunks, current, acc = [], [], 0.0
+    total = sum(cost(u) for u in items) or 1.0
+    # Each item goes to the chunk its cost interval's midpoint falls in.
+    by_chunk = collections.OrderedDict()
+    acc = 0.0
     for u in range(len(items)):
-        current.append(u)
-        acc += cost(items[u])
-        if (len(chunks) < n_chunks - 1 and
-                acc >= total * (len(chunks) + 1) / n_chunks):
-            chunks.append(current)
-            current = []
-    if current:
-        chunks.append(current)
+        c = cost(items[u])
+        chunk = min(n_chunks - 1, int((acc + c / 2.0) / total * n_chunks))
+        by_chunk.setdefault(chunk, []).append(u)
+        acc += c
+    chunks = list(by_chunk.values())
     loads = [0.0] * parts
     owner = {}
     order = sorted(range(len(chunks)),
@@ -195,7 +194,7 @@ def part_loads(parts, cost=lambda u: u.cost):
     return [sum(cost(u) for u in p) for p in parts]
 
 
-def plan(shapes, ms, world, alignment=DEFAULT_CONTIG_ALIGNMENT,
+def rank_parts(shapes, ms, world, alignment=DEFAULT_CONTIG_ALIGNMENT,
          chunks_per_part=4):
     """Per rank of `world`, its Units of the sweep of `shapes` over `ms`."""
     return split(units(shapes, ms, alignment), world, chunks_per_part)
@@ -235,5 +234,5 @@ def memory_gb(shape, max_m):
 
 
 __all__ = ["KINDS", "SGLANG_KINDS", "Shape", "Unit", "config_class",
-           "m_list", "part_loads", "plan", "shape_m_list", "shapes_from_spec",
+           "m_list", "part_loads", "rank_parts", "shape_m_list", "shapes_from_spec",
            "split", "units", "work_of"]
