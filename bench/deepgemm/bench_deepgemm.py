@@ -69,17 +69,23 @@ def parse():
     p.add_argument("--tpjitd-args", default="",
                    help="extra tpjitd flags, e.g. '--procs 16'")
     p.add_argument("--group", default="bench-deepgemm")
-    p.add_argument("--recipe-seed", default="",
+    p.add_argument("--recipe-seed",
+                   default="mkdir -p {cache} && cp -r {first_cache}/recipes "
+                   "{cache}/",
                    help="shell command run with tpjitd stopped, after "
                    "tpjit_first, to make {cache} an empty cache that knows "
                    "the recipe of {group} (placeholders: {tpjit} {cache} "
-                   "{first_cache} {group} {bundle})")
+                   "{first_cache} {group} {bundle}); default: a new cache "
+                   "directory holding only tpjit_first's recipes/")
     p.add_argument("--recipe-prefetch", default="",
                    help="shell command run once tpjitd serves that cache, "
                    "before the ranks start (e.g. '{tpjit} recipe prefetch "
-                   "--group {group} --socket {socket}'); empty: rely on the "
-                   "automatic prefetch at the first rank's arrival")
+                   "{group} --socket {socket} --wait'); empty (default): "
+                   "the automatic prefetch at the first rank's arrival")
     p.add_argument("--barrier-timeout", type=float, default=300)
+    p.add_argument("--no-count-tpjitd-nvcc", action="store_true",
+                   help="start tpjitd with its own nvcc (not count_nvcc.py);"
+                   " its runs are then only in `tpjit stats`")
     p.add_argument("--no-verify", action="store_true")
     p.add_argument("--out", required=True)
     return p.parse_args()
@@ -110,8 +116,9 @@ class Daemon:
         self.socket = os.path.join(work, "tpjitd-%s.sock" % name)
         self.cache = cache
         env = dict(os.environ, REAL_NVCC=ARGS.nvcc, COUNT_NVCC_LOG=log)
-        cmd = [ARGS.tpjitd, "--socket", self.socket, "--cache-dir", cache,
-               "--nvcc", os.path.join(HERE, "count_nvcc.py")]
+        cmd = [ARGS.tpjitd, "--socket", self.socket, "--cache-dir", cache]
+        if not ARGS.no_count_tpjitd_nvcc:
+            cmd += ["--nvcc", os.path.join(HERE, "count_nvcc.py")]
         cmd += ARGS.tpjitd_args.split()
         self.logf = open(os.path.join(LOGS, "tpjitd-%s.log" % name), "w")
         self.proc = subprocess.Popen(cmd, stdout=self.logf,
