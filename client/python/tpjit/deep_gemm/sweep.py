@@ -112,7 +112,7 @@ def _run_with_helpers(shapes, parts, max_ms, device):
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     procs = []
-    for part in parts[1:]:
+    for part in [p for p in parts[1:] if p]:
         p = ctx.Process(target=_helper_main, daemon=True,
                         args=(device, [tuple(s) for s in shapes],
                               plan.work_of(part), max_ms, queue))
