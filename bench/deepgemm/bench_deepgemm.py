@@ -60,6 +60,8 @@ def parse():
     p.add_argument("--helpers", type=int, default=-1,
                    help="helper processes per rank (default: fill half the "
                    "cores with nvcc: cores / (2 ranks) - 1, at most 7)")
+    p.add_argument("--m-max", type=int, default=0,
+                   help="keep only M <= this of the list (quick runs; 0: all)")
     p.add_argument("--reps", type=int, default=1)
     p.add_argument("--rows", default=",".join(ROWS))
     p.add_argument("--tpjitd", required=True)
@@ -88,7 +90,10 @@ def parse():
                    " its runs are then only in `tpjit stats`")
     p.add_argument("--no-verify", action="store_true")
     p.add_argument("--out", required=True)
-    return p.parse_args()
+    a = p.parse_args()
+    for name in ("spec", "tpjitd", "tpjit", "wrapper", "nvcc", "out"):
+        setattr(a, name, os.path.abspath(getattr(a, name)))
+    return a
 
 
 def machine():
@@ -165,7 +170,8 @@ def run_ranks(row, mode, n, shapes, env, extra=()):
         cmd = [sys.executable, os.path.join(HERE, "dg_rank.py"), "--mode",
                mode, "--rank", str(r), "--world", str(n), "--shapes",
                json.dumps(shapes), "--policy", ARGS.policy, "--cps",
-               str(ARGS.cps), "--out", out] + list(extra)
+               str(ARGS.cps), "--m-max", str(ARGS.m_max), "--out",
+               out] + list(extra)
         log = open(os.path.join(LOGS, "%s.rank%d.log" % (row, r)), "w")
         procs.append((subprocess.Popen(cmd, stdout=log,
                                        stderr=subprocess.STDOUT, env=e),
@@ -211,11 +217,12 @@ def dg_env(cache, compiler, log):
                 CUDA_CACHE_DISABLE="1")
 
 
-def one_rep(rep, shapes, rows, state):
-    """Runs the selected rows once; returns {row: result}."""
+def one_rep(rep, shapes, rows, state, res):
+    """Runs the selected rows once, filling res {row: result} as they end
+    (a failing row leaves the earlier ones recorded)."""
     work = tempfile.mkdtemp(prefix="dgbench-%d-" % rep, dir=ARGS.scratch)
+    state["work"] = work
     counter = os.path.join(HERE, "count_nvcc.py")
-    res = {}
 
     def tag(row):
         return "%s.%d" % (row, rep)
@@ -298,8 +305,6 @@ def one_rep(rep, shapes, rows, state):
         res["floor"] = {"sweep_s": res["status_quo"]["nvcc_cpu_s"] /
                         os.cpu_count(), "cores": os.cpu_count(),
                         "nvcc_cpu_s": res["status_quo"]["nvcc_cpu_s"]}
-    state["work"] = work
-    return res
 
 
 def recipe_skip_reason():
@@ -419,7 +424,8 @@ def main():
     rows = ARGS.rows.split(",")
     result = {"machine": machine(), "args": vars(ARGS), "shapes": shapes,
               "ranks": NRANKS, "helpers": HELPERS, "gpus": GPUS,
-              "m_values": len(plan.m_list(ARGS.policy, ARGS.cps)),
+              "m_values": len([m for m in plan.m_list(ARGS.policy, ARGS.cps)
+                               if not ARGS.m_max or m <= ARGS.m_max]),
               "reps": []}
     print(json.dumps({k: result[k] for k in ("shapes", "ranks", "helpers",
                                              "m_values")}), flush=True)
@@ -427,7 +433,8 @@ def main():
     state = {}
     try:
         for rep in range(ARGS.reps):
-            result["reps"].append(one_rep(rep, shapes, rows, state))
+            result["reps"].append({})
+            one_rep(rep, shapes, rows, state, result["reps"][-1])
             if rep + 1 < ARGS.reps:
                 shutil.rmtree(state["work"], ignore_errors=True)
         if not ARGS.no_verify and "reference_cache" in state and \

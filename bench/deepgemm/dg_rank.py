@@ -28,6 +28,7 @@ def parse():
     p.add_argument("--shapes", required=True, help="JSON list of shapes")
     p.add_argument("--policy", default="FAST")
     p.add_argument("--cps", type=int, default=8192)
+    p.add_argument("--m-max", type=int, default=0)
     p.add_argument("--helpers", type=int, default=0)
     p.add_argument("--barrier-group", default=None)
     p.add_argument("--barrier-timeout", type=float, default=600)
@@ -98,7 +99,8 @@ def main():
     t_ready = time.monotonic()
     shapes = [plan.Shape(*s) for s in json.loads(a.shapes)]
     align = deep_gemm.get_mk_alignment_for_contiguous_layout()
-    ms = plan.m_list(a.policy, a.cps)
+    ms = [m for m in plan.m_list(a.policy, a.cps)
+          if not a.m_max or m <= a.m_max]
     report = {"mode": a.mode, "rank": a.rank, "world": a.world,
               "pid": os.getpid(), "startup_s": t_ready - T0,
               "gpu": torch.cuda.get_device_name(),
@@ -109,12 +111,12 @@ def main():
                                 tsweep.run_work, align)
     elif a.mode == "tpjit":
         report["warmup"] = tsweep.warmup(
-            shapes, a.rank, a.world, policy=a.policy,
-            chunked_prefill_size=a.cps, helpers=a.helpers,
+            shapes, a.rank, a.world, m_values=ms, helpers=a.helpers,
             barrier_group=a.barrier_group, barrier_timeout=a.barrier_timeout,
             socket=a.socket)
     else:
-        samples = [int(x) for x in a.samples.split(",")]
+        samples = [int(x) for x in a.samples.split(",")
+                   if int(x) <= max(ms)]
         got = outputs(shapes, samples, align, torch, deep_gemm)
         torch.save(got, a.save)
         report["outputs"] = sorted(got)
