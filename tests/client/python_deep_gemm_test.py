@@ -9,6 +9,7 @@ binary): the barrier against a real tpjitd, naming the late ranks."""
 import concurrent.futures
 import contextlib
 import io
+import json
 import logging
 import os
 import shutil
@@ -263,14 +264,18 @@ def _compile_deep_gemm_one_type_all(kernel_type, n, k, num_groups, m_list):
 class FakeBarrier(barrier_pb2_grpc.BarrierServiceServicer):
     def __init__(self):
         self.requests = []
+        self.times = []
 
     def Barrier(self, request, context):
+        self.times.append(time.time())
         self.requests.append(request)
         return barrier_pb2.BarrierReply(epoch=len(self.requests) - 1,
                                         waited_ms=3)
 
 
-class HookTest(EnvTestCase):
+class FakeDaemonCase(EnvTestCase):
+    """A fake barrier service on a temp socket ($TPJIT_SOCKET)."""
+
     def setUp(self):
         super().setUp()
         self.saved_path = list(sys.path)
@@ -306,6 +311,7 @@ class HookTest(EnvTestCase):
             f.write(textwrap.dedent(FAKE_COMPILE_UTILS))
         sys.path.insert(0, root)
 
+class HookTest(FakeDaemonCase):
     def test_no_sglang_is_a_noop(self):
         import importlib.util
         self.assertIsNone(importlib.util.find_spec("sglang"))
@@ -376,6 +382,70 @@ class HookTest(EnvTestCase):
                          "deferred")
         self.assertEqual(os.environ["DG_JIT_NVCC_COMPILER"], path)
         self.assertEqual(os.environ["TPJIT_GROUP"], "g1")
+
+
+SWEEP_SCRIPT = """
+import json, os, sys
+import tpjit.deep_gemm as tdg
+shapes = [tdg.Shape("fp8_gemm_nt", 7168, 2048),
+          tdg.Shape("fp8_grouped_gemm_nt_contig", 4096, 7168, 32),
+          tdg.Shape("fp8_grouped_gemm_nt_masked", 4096, 7168, 32)]
+out = tdg.warmup(shapes, 1, 2, m_values=range(1, 700), helpers=2,
+                 barrier_group="sweep", socket=sys.argv[1])
+out["pid"] = os.getpid()
+print(json.dumps(out))
+"""
+
+
+class SweepTest(FakeDaemonCase):
+    """warmup() with helper processes, on fake torch and DeepGEMM
+    (tests/bench/fake_gpu): the compile phase runs exactly this rank's part,
+    split over the main process and its helpers without overlap; after the
+    barrier the main process runs every other M of the sweep."""
+
+    def test_split_sweep_with_helpers(self):
+        log = os.path.join(self.dir, "calls.jsonl")
+        fake = os.path.join(ROOT, "tests", "bench", "fake_gpu")
+        env = dict(os.environ, FAKE_DG_LOG=log,
+                   DG_JIT_CACHE_DIR=os.path.join(self.dir, "dg"),
+                   DG_JIT_NVCC_COMPILER=os.path.join(fake, "bin", "nvcc"),
+                   FAKE_NVCC_SECONDS="0", PYTHONPATH=os.pathsep.join(
+                       [fake] + sys.path))
+        proc = subprocess.run([sys.executable, "-c", SWEEP_SCRIPT,
+                               self.socket], env=env, capture_output=True,
+                              text=True, timeout=300)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        self.assertEqual(result["barrier"], "ok")
+        self.assertEqual(len(result["helper_startup_s"]), 2)
+        barrier_at = self.service.times[0]
+        with open(log) as f:
+            calls = [json.loads(line) for line in f]
+        names = {"fp8_gemm_nt": 0, "m_grouped_contig": 1,
+                 "m_grouped_masked": 2}
+        before = [(names[c["fn"]], c["m"], c["pid"]) for c in calls
+                  if c["t"] < barrier_at]
+        after = [(names[c["fn"]], c["m"], c["pid"]) for c in calls
+                 if c["t"] >= barrier_at]
+        shapes = [plan.Shape("fp8_gemm_nt", 7168, 2048),
+                  plan.Shape("fp8_grouped_gemm_nt_contig", 4096, 7168, 32),
+                  plan.Shape("fp8_grouped_gemm_nt_masked", 4096, 7168, 32)]
+        ms = list(range(1, 700))
+        mine = tdg.split(tdg.units(shapes, ms), 2)[1]
+        want = sorted((u.shape_index, m) for u in mine for m in u.ms)
+        self.assertEqual(sorted((i, m) for i, m, _ in before), want)
+        self.assertEqual(len({p for _, _, p in before}), 3)  # main + 2
+        main = result["pid"]
+        self.assertEqual({p for _, _, p in after}, {main})
+        every = sorted((i, m) for i, s in enumerate(shapes)
+                       for m in tdg.shape_m_list(s, ms))
+        done_by_main = [(i, m) for i, m, p in before if p == main]
+        self.assertEqual(sorted(done_by_main + [(i, m) for i, m, _ in after]),
+                         every)
+        self.assertEqual(result["compile_calls"], len(want))
+        self.assertEqual(result["finish_calls"], len(after))
+        self.assertEqual(set(result["seconds"]),
+                         {"plan", "compile", "barrier", "finish", "total"})
 
 
 class PackageTest(unittest.TestCase):

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 import uuid
 
 from deep_gemm import utils  # noqa: F401
@@ -82,7 +83,8 @@ def _call(fn, m, n, k, d):
     if log:
         with open(log, "a") as f:
             f.write(json.dumps({"fn": fn, "m": m, "n": n, "k": k,
-                                "pid": os.getpid()}) + "\n")
+                                "pid": os.getpid(), "t": time.time()}) +
+                    "\n")
     d.value = value
 
 
