@@ -403,17 +403,29 @@ class SweepTest(FakeDaemonCase):
     split over the main process and its helpers without overlap; after the
     barrier the main process runs every other M of the sweep."""
 
-    def test_split_sweep_with_helpers(self):
-        log = os.path.join(self.dir, "calls.jsonl")
+    def run_sweep(self, **extra_env):
+        self.log = os.path.join(self.dir, "calls.jsonl")
         fake = os.path.join(ROOT, "tests", "bench", "fake_gpu")
-        env = dict(os.environ, FAKE_DG_LOG=log,
+        env = dict(os.environ, FAKE_DG_LOG=self.log,
                    DG_JIT_CACHE_DIR=os.path.join(self.dir, "dg"),
                    DG_JIT_NVCC_COMPILER=os.path.join(fake, "bin", "nvcc"),
                    FAKE_NVCC_SECONDS="0", PYTHONPATH=os.pathsep.join(
-                       [fake] + sys.path))
-        proc = subprocess.run([sys.executable, "-c", SWEEP_SCRIPT,
+                       [fake] + sys.path), **extra_env)
+        return subprocess.run([sys.executable, "-c", SWEEP_SCRIPT,
                                self.socket], env=env, capture_output=True,
                               text=True, timeout=300)
+
+    def test_crashed_helper_fails_the_warmup(self):
+        t0 = time.monotonic()
+        proc = self.run_sweep(FAKE_DG_CRASH_HELPERS="1")
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("ended without a report", proc.stderr)
+        self.assertLess(time.monotonic() - t0, 120)
+        self.assertEqual(self.service.requests, [])  # never reached
+
+    def test_split_sweep_with_helpers(self):
+        proc = self.run_sweep()
+        log = self.log
         self.assertEqual(proc.returncode, 0, proc.stderr)
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         self.assertEqual(result["barrier"], "ok")

@@ -120,7 +120,7 @@ def _run_with_helpers(shapes, parts, max_ms, device):
         procs.append(p)
     try:
         calls = run_work(shapes, plan.work_of(parts[0]), max_ms)
-        reports = [queue.get() for _ in procs]
+        reports = _collect(queue, procs)
     finally:
         for p in procs:
             p.join(timeout=60)
@@ -131,6 +131,26 @@ def _run_with_helpers(shapes, parts, max_ms, device):
         raise RuntimeError("tpjit.deep_gemm: a warm-up helper failed:\n" +
                            failed[0])
     return calls, reports
+
+
+def _collect(queue, procs):
+    """One report per helper; a helper that died without one (a crash in
+    DeepGEMM, an OOM kill) is reported as failed instead of waited for."""
+    import queue as queue_module
+    reports = []
+    while len(reports) < len(procs):
+        try:
+            reports.append(queue.get(timeout=1.0))
+            continue
+        except queue_module.Empty:
+            pass
+        codes = [p.exitcode for p in procs]
+        if any(c not in (None, 0) for c in codes) or None not in codes:
+            missing = len(procs) - len(reports)
+            reports += [{"ok": False, "error": "%d helper(s) ended without a "
+                         "report (exit codes %s)" % (missing, codes)}
+                        ] * missing
+    return reports
 
 
 def default_barrier_group(group=None):
