@@ -123,7 +123,16 @@ class Daemon:
         env = dict(os.environ, REAL_NVCC=ARGS.nvcc, COUNT_NVCC_LOG=log)
         cmd = [ARGS.tpjitd, "--socket", self.socket, "--cache-dir", cache]
         if not ARGS.no_count_tpjitd_nvcc:
-            cmd += ["--nvcc", os.path.join(HERE, "count_nvcc.py")]
+            # The log and the real nvcc baked in: a sandboxed compile may
+            # not see this environment.
+            nvcc = os.path.join(work, "nvcc-%s" % name)
+            with open(nvcc, "w") as f:
+                f.write("#!/bin/sh\nCOUNT_NVCC_LOG='%s' REAL_NVCC='%s' exec "
+                        "'%s' '%s' \"$@\"\n" % (
+                            log, ARGS.nvcc, sys.executable,
+                            os.path.join(HERE, "count_nvcc.py")))
+            os.chmod(nvcc, 0o755)
+            cmd += ["--nvcc", nvcc]
         cmd += ARGS.tpjitd_args.split()
         self.logf = open(os.path.join(LOGS, "tpjitd-%s.log" % name), "w")
         self.proc = subprocess.Popen(cmd, stdout=self.logf,
@@ -246,7 +255,18 @@ def one_rep(rep, shapes, rows, state, res):
         print("rep %d %-15s sweep %.1fs wall %.1fs nvcc %d" %
               (rep, row, r["sweep_s"], wall, r["nvcc_runs"]), flush=True)
 
-    if "status_quo" in rows:
+    def guarded(row, run):
+        """Runs one row; a failure is recorded and the other rows go on."""
+        if row not in rows:
+            return
+        try:
+            run()
+        except Exception as e:  # noqa: BLE001 (recorded; the run fails)
+            res[row] = {"error": "%s: %s" % (type(e).__name__, e)}
+            print("rep %d %-15s FAILED: %s" % (rep, row, res[row]["error"]),
+                  flush=True)
+
+    def status_quo():
         cache = os.path.join(work, "dg-status-quo")
         reports, wall = run_ranks(tag("status_quo"), "solo", 1, shapes,
                                   dg_env(cache, counter,
@@ -254,29 +274,29 @@ def one_rep(rep, shapes, rows, state, res):
         finish("status_quo", reports, wall,
                {"kernels": len(kernel_dirs(cache))})
         state["reference_cache"] = cache
-    if "naive_parallel" in rows:
+
+    def naive_parallel():
         cache = os.path.join(work, "dg-naive")
         reports, wall = run_ranks(tag("naive_parallel"), "slice", NRANKS,
                                   shapes, dg_env(cache, counter,
                                                  log_of("naive_parallel")))
         finish("naive_parallel", reports, wall,
                {"kernels": len(kernel_dirs(cache))})
+
     first_cache = os.path.join(work, "tpjit-first")
     group = "%s-%d-%s" % (ARGS.group, rep, uuid.uuid4().hex[:6])
-    for row in ("tpjit_first", "tpjit_recipe", "tpjit_warm"):
-        if row not in rows:
-            continue
-        if row == "tpjit_warm" and not os.path.isdir(first_cache):
-            res[row] = {"skipped": "needs tpjit_first"}
-            continue
+
+    def tpjit_row(row):
+        if row == "tpjit_warm" and "tpjit_cache" not in state:
+            res[row] = {"skipped": "needs a successful tpjit_first"}
+            return
+        tcache = first_cache
         if row == "tpjit_recipe":
             skip = recipe_skip_reason()
             if skip:
                 res[row] = {"skipped": skip}
-                continue
-        tcache = first_cache if row != "tpjit_recipe" else os.path.join(
-            work, "tpjit-recipe")
-        if row == "tpjit_recipe":
+                return
+            tcache = os.path.join(work, "tpjit-recipe")
             shell(ARGS.recipe_seed, cache=tcache, first_cache=first_cache,
                   group=group, bundle=os.path.join(work, "recipe.bundle"))
         d = Daemon(work, tcache, log_of(row), tag(row))
@@ -301,7 +321,12 @@ def one_rep(rep, shapes, rows, state, res):
                                     "tpjitd_after": after})
         if row == "tpjit_first":
             state["tpjit_cache"] = cache
-    if "status_quo" in res:
+
+    guarded("status_quo", status_quo)
+    guarded("naive_parallel", naive_parallel)
+    for row in ("tpjit_first", "tpjit_recipe", "tpjit_warm"):
+        guarded(row, lambda row=row: tpjit_row(row))
+    if "sweep_s" in res.get("status_quo", {}):
         res["floor"] = {"sweep_s": res["status_quo"]["nvcc_cpu_s"] /
                         os.cpu_count(), "cores": os.cpu_count(),
                         "nvcc_cpu_s": res["status_quo"]["nvcc_cpu_s"]}
@@ -440,6 +465,12 @@ def main():
                 failed = "verification failed"
     except Exception as e:  # recorded, then the exit status says so
         failed = "%s: %s" % (type(e).__name__, e)
+        result["error"] = failed
+    errors = ["rep %d %s: %s" % (i, row, r["error"])
+              for i, rep in enumerate(result["reps"])
+              for row, r in rep.items() if "error" in r]
+    if errors and not failed:
+        failed = "; ".join(errors)
         result["error"] = failed
     result["summary"] = summarize(result["reps"])
     with open(os.path.join(ARGS.out, "raw.json"), "w") as f:

@@ -54,6 +54,11 @@ def render(raw):
         t = values(reps, row, "sweep_s")
         skipped = [r[row]["skipped"] for r in reps
                    if row in r and "skipped" in r[row]]
+        errors = [r[row]["error"] for r in reps
+                  if row in r and "error" in r[row]]
+        if errors:
+            out.append("| %s | FAILED in %d rep(s): %s | | | | |" % (
+                label, len(errors), errors[0][:200].replace("|", "/")))
         if not t:
             if skipped:
                 out.append("| %s | skipped: %s | | | | |" % (label,

@@ -102,7 +102,11 @@ class BenchDriverTest(unittest.TestCase):
             "--no-verify", wrapper=env_bad)
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn("tpjit_first", raw["error"])
-        self.assertIn("status_quo", raw["reps"][0])  # earlier rows kept
+        rep = raw["reps"][0]
+        self.assertIn("sweep_s", rep["status_quo"])  # other rows kept
+        self.assertIn("error", rep["tpjit_first"])
+        with open(os.path.join(out, "table.md")) as f:
+            self.assertIn("FAILED in 1 rep(s)", f.read())
 
 
 if __name__ == "__main__":
