@@ -7,8 +7,6 @@ the package builds as a wheel with its stubs. With $TPJITD (the daemon
 binary): the barrier against a real tpjitd, naming the late ranks."""
 
 import concurrent.futures
-import contextlib
-import io
 import json
 import logging
 import os
@@ -17,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 import unittest
 import warnings
@@ -27,7 +24,7 @@ import grpc
 
 import tpjit
 from tpjit import deep_gemm as tdg
-from tpjit.deep_gemm import hook, plan
+from tpjit.deep_gemm import plan
 from tpjit.v1 import barrier_pb2, barrier_pb2_grpc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -35,7 +32,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 SPEC = os.path.join(ROOT, "specs", "deepseek-v3-tp8.json")
 PKG_SRC = os.path.join(ROOT, "client", "python")
 ENV_KEYS = ("DG_JIT_NVCC_COMPILER", "DG_JIT_USE_NVRTC", "SGL_DG_USE_NVRTC",
-            "TPJIT_GROUP", "TPJIT_NVCC_WRAPPER", "PATH", "TPJIT_SOCKET")
+            "TPJIT_GROUP", "TPJIT_NVCC_WRAPPER", "TPJIT_RANK", "TPJIT_WORLD",
+            "PATH", "TPJIT_SOCKET")
 
 
 class EnvTestCase(unittest.TestCase):
@@ -363,6 +361,13 @@ class HookTest(FakeDaemonCase):
                                           enable_wrapper=False), "patched")
         self.assertIs(cu._maybe_compile_deep_gemm_one_type_all, first)
         self.run_patched(cu, 0, 2)
+
+    def test_rank_and_world_from_environment(self):
+        self.fake_sglang()
+        os.environ.update(TPJIT_RANK="2", TPJIT_WORLD="3")
+        tdg.install_hook(enable_wrapper=False)
+        from sglang.srt.layers.deep_gemm_wrapper import compile_utils as cu
+        self.run_patched(cu, 2, 3)
 
     def test_world_of_one_keeps_sglang(self):
         self.fake_sglang()

@@ -32,9 +32,9 @@ def install_hook(rank=None, world=None, group=None, helpers=None,
                  barrier_timeout=None, enable_wrapper=True):
     """Patches SGLang's DeepGEMM warm-up when sglang is importable; returns
     "patched", "deferred" (patched when compile_utils is imported) or None
-    (no sglang: nothing done). rank/world default to the TP group's (torch
-    distributed, then $TPJIT_RANK/$TPJIT_WORLD); helpers to
-    $TPJIT_DG_HELPERS (0). enable_wrapper also calls enable()."""
+    (no sglang: nothing done). rank/world default to $TPJIT_RANK /
+    $TPJIT_WORLD, else the TP group's (SGLang's, then torch.distributed);
+    helpers to $TPJIT_DG_HELPERS (0). enable_wrapper also calls enable()."""
     if enable_wrapper:
         env.enable(group=group)
     options = {"rank": rank, "world": world, "group": group,
@@ -161,10 +161,14 @@ def _alignment(module):
 
 
 def _rank_world(rank, world):
-    """This process's TP rank and size: explicit values, else SGLang's TP
-    group, else torch.distributed, else $TPJIT_RANK / $TPJIT_WORLD."""
+    """This process's rank and the number of ranks that meet in this node's
+    tpjitd: explicit values, else $TPJIT_RANK / $TPJIT_WORLD, else SGLang's
+    TP group, else torch.distributed, else (0, 1). The TP group is right on
+    one node; a TP group spanning nodes must set the node-local pair."""
     if rank is not None and world is not None:
         return rank, world
+    if os.environ.get("TPJIT_RANK") and os.environ.get("TPJIT_WORLD"):
+        return int(os.environ["TPJIT_RANK"]), int(os.environ["TPJIT_WORLD"])
     try:
         from sglang.srt.distributed import (get_tensor_model_parallel_rank,
                                             get_tensor_model_parallel_world_size)
@@ -178,5 +182,4 @@ def _rank_world(rank, world):
             return dist.get_rank(), dist.get_world_size()
     except Exception:
         pass
-    return (int(os.environ.get("TPJIT_RANK", "0")),
-            int(os.environ.get("TPJIT_WORLD", "1")))
+    return 0, 1
