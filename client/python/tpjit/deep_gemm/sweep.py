@@ -164,7 +164,8 @@ def default_barrier_group(group=None):
 def warmup(shapes, rank=0, world=1, policy="FAST",
            chunked_prefill_size=8192, m_values=None, helpers=0, group=None,
            barrier_group=None, barrier_timeout=None, on_timeout=None,
-           socket=None, chunks_per_part=4, finish=True, memory_budget_gb=None):
+           socket=None, chunks_per_part=4, finish=True,
+           memory_budget_gb=None):
     """Warms DeepGEMM up for `shapes` (plan.Shape list) as `rank` of `world`.
 
     1. compile: this rank runs its disjoint, cost-balanced part of SGLang's
@@ -178,6 +179,10 @@ def warmup(shapes, rank=0, world=1, policy="FAST",
        goes on (the finish still compiles whatever is missing);
     3. finish: the rest of the sweep in this process, on cache hits.
 
+    Buffers follow SGLang's memory rule (max M halved, not below 4096, while
+    they would not fit), with `memory_budget_gb` (default: the GPU's free
+    memory) shared by this process and its helpers.
+
     Call enable() first so compiles go through tpjitd. Returns a dict:
     seconds per phase ("plan", "compile", "barrier", "finish", "total"),
     counts and the barrier's outcome."""
@@ -189,7 +194,7 @@ def warmup(shapes, rank=0, world=1, policy="FAST",
     align = deep_gemm.get_mk_alignment_for_contiguous_layout()
     ms = list(m_values) if m_values is not None else plan.m_list(
         policy, chunked_prefill_size)
-    max_ms = _max_ms(shapes, ms, align, memory_budget_gb, torch)
+    max_ms = _max_ms(shapes, ms, align, memory_budget_gb, helpers, torch)
     ms_by_shape = [[m for m in plan.shape_m_list(s, ms, align)
                     if m <= max_ms[i]] for i, s in enumerate(shapes)]
     units = [u for u in plan.units(shapes, ms, align)
@@ -228,11 +233,16 @@ def warmup(shapes, rank=0, world=1, policy="FAST",
     return result
 
 
-def _max_ms(shapes, ms, align, budget_gb, torch):
-    """Per shape, the largest M its buffers can hold (SGLang's rule)."""
+HELPER_CONTEXT_GB = 0.75  # a helper's CUDA context and allocator slack
+
+
+def _max_ms(shapes, ms, align, budget_gb, helpers, torch):
+    """Per shape, the largest M its buffers can hold (SGLang's rule), with
+    the GPU's free memory shared by this process and its helpers."""
     if budget_gb is None:
         free, _ = torch.cuda.mem_get_info()
         budget_gb = free / float(1 << 30)
+    budget_gb = (budget_gb - helpers * HELPER_CONTEXT_GB) / (helpers + 1)
     out = []
     for s in shapes:
         top = max(plan.shape_m_list(s, ms, align) or [1])
