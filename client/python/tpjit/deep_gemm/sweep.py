@@ -191,6 +191,10 @@ def warmup(shapes, rank=0, world=1, policy="FAST",
     t0 = time.monotonic()
     shapes = [s if isinstance(s, plan.Shape) else plan.Shape(*s)
               for s in shapes]
+    if helpers and multiprocessing.current_process().daemon:
+        logger.warning("tpjit.deep_gemm: a daemonic process cannot start "
+                       "helper processes; sweeping without them")
+        helpers = 0
     align = deep_gemm.get_mk_alignment_for_contiguous_layout()
     ms = list(m_values) if m_values is not None else plan.m_list(
         policy, chunked_prefill_size)
