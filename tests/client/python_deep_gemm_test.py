@@ -404,65 +404,88 @@ print(json.dumps(out))
 
 class SweepTest(FakeDaemonCase):
     """warmup() with helper processes, on fake torch and DeepGEMM
-    (tests/bench/fake_gpu): the compile phase runs exactly this rank's part,
-    split over the main process and its helpers without overlap; after the
-    barrier the main process runs every other M of the sweep."""
+    (tests/bench/fake_gpu; each new kernel a 0.2 s "nvcc"): the compile
+    phase runs exactly this rank's part once, shared by the main process
+    and its helpers; after the barrier the main process runs every M of the
+    sweep it did not run itself. A helper that dies leaves its chunk to
+    that finishing sweep, and the warm-up still succeeds."""
+
+    SHAPES = [plan.Shape("fp8_gemm_nt", 7168, 2048),
+              plan.Shape("fp8_grouped_gemm_nt_contig", 4096, 7168, 32),
+              plan.Shape("fp8_grouped_gemm_nt_masked", 4096, 7168, 32)]
+    NAMES = {"fp8_gemm_nt": 0, "m_grouped_contig": 1, "m_grouped_masked": 2}
 
     def run_sweep(self, **extra_env):
-        self.log = os.path.join(self.dir, "calls.jsonl")
+        log = os.path.join(self.dir, "calls.jsonl")
         fake = os.path.join(ROOT, "tests", "bench", "fake_gpu")
-        env = dict(os.environ, FAKE_DG_LOG=self.log,
+        if os.path.exists(log):
+            os.remove(log)
+        env = dict(os.environ, FAKE_DG_LOG=log,
                    DG_JIT_CACHE_DIR=os.path.join(self.dir, "dg"),
                    DG_JIT_NVCC_COMPILER=os.path.join(fake, "bin", "nvcc"),
-                   FAKE_NVCC_SECONDS="0", PYTHONPATH=os.pathsep.join(
-                       [fake] + sys.path), **extra_env)
-        return subprocess.run([sys.executable, "-c", SWEEP_SCRIPT,
+                   FAKE_NVCC_SECONDS="0.2", PYTHONPATH=os.pathsep.join(
+                       [fake] + sys.path))
+        env.update(extra_env)
+        proc = subprocess.run([sys.executable, "-c", SWEEP_SCRIPT,
                                self.socket], env=env, capture_output=True,
                               text=True, timeout=300)
-
-    def test_crashed_helper_fails_the_warmup(self):
-        t0 = time.monotonic()
-        proc = self.run_sweep(FAKE_DG_CRASH_HELPERS="1")
-        self.assertNotEqual(proc.returncode, 0)
-        self.assertIn("ended without a report", proc.stderr)
-        self.assertLess(time.monotonic() - t0, 120)
-        self.assertEqual(self.service.requests, [])  # never reached
-
-    def test_split_sweep_with_helpers(self):
-        proc = self.run_sweep()
-        log = self.log
         self.assertEqual(proc.returncode, 0, proc.stderr)
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         self.assertEqual(result["barrier"], "ok")
-        self.assertEqual(len(result["helper_startup_s"]), 2)
         barrier_at = self.service.times[0]
         with open(log) as f:
             calls = [json.loads(line) for line in f]
-        names = {"fp8_gemm_nt": 0, "m_grouped_contig": 1,
-                 "m_grouped_masked": 2}
-        before = [(names[c["fn"]], c["m"], c["pid"]) for c in calls
+        before = [(self.NAMES[c["fn"]], c["m"], c["pid"]) for c in calls
                   if c["t"] < barrier_at]
-        after = [(names[c["fn"]], c["m"], c["pid"]) for c in calls
+        after = [(self.NAMES[c["fn"]], c["m"], c["pid"]) for c in calls
                  if c["t"] >= barrier_at]
-        shapes = [plan.Shape("fp8_gemm_nt", 7168, 2048),
-                  plan.Shape("fp8_grouped_gemm_nt_contig", 4096, 7168, 32),
-                  plan.Shape("fp8_grouped_gemm_nt_masked", 4096, 7168, 32)]
+        return result, before, after
+
+    def mine_and_every(self):
         ms = list(range(1, 700))
-        mine = tdg.split(tdg.units(shapes, ms), 2)[1]
+        mine = tdg.split(tdg.units(self.SHAPES, ms), 2)[1]
         want = sorted((u.shape_index, m) for u in mine for m in u.ms)
-        self.assertEqual(sorted((i, m) for i, m, _ in before), want)
-        self.assertEqual(len({p for _, _, p in before}), 3)  # main + 2
-        main = result["pid"]
-        self.assertEqual({p for _, _, p in after}, {main})
-        every = sorted((i, m) for i, s in enumerate(shapes)
+        every = sorted((i, m) for i, s in enumerate(self.SHAPES)
                        for m in tdg.shape_m_list(s, ms))
+        return want, every
+
+    def test_split_sweep_with_helpers(self):
+        result, before, after = self.run_sweep()
+        want, every = self.mine_and_every()
+        self.assertEqual(sorted((i, m) for i, m, _ in before), want)
+        main = result["pid"]
+        self.assertGreaterEqual(len({p for _, _, p in before}), 2)
+        self.assertEqual({p for _, _, p in after}, {main})
         done_by_main = [(i, m) for i, m, p in before if p == main]
         self.assertEqual(sorted(done_by_main + [(i, m) for i, m, _ in after]),
                          every)
         self.assertEqual(result["compile_calls"], len(want))
         self.assertEqual(result["finish_calls"], len(after))
+        self.assertEqual(result["helper_failures"], [])
         self.assertEqual(set(result["seconds"]),
                          {"plan", "compile", "barrier", "finish", "total"})
+
+    def test_dead_helper_leaves_its_chunk_to_the_finish(self):
+        result, before, after = self.run_sweep(FAKE_DG_CRASH_HELPERS="1")
+        want, every = self.mine_and_every()
+        main = result["pid"]
+        self.assertEqual({p for _, _, p in before + after}, {main})
+        self.assertTrue(result["helper_failures"])
+        self.assertIn("exited with code 9", result["helper_failures"][0])
+        self.assertLess(len(before), len(want))  # a chunk was left behind
+        self.assertEqual(sorted((i, m) for i, m, _ in before + after), every)
+
+    def test_warm_cache_does_not_wait_for_helpers(self):
+        self.run_sweep()
+        self.service.times.clear()
+        self.service.requests.clear()
+        # Warm DeepGEMM cache; helpers take 20 s to import torch.
+        result, before, after = self.run_sweep(FAKE_NVCC_SECONDS="30",
+                                               FAKE_TORCH_IMPORT_SECONDS="20")
+        self.assertLess(result["seconds"]["compile"], 10)
+        self.assertEqual(result["helper_chunks"], [])
+        want, every = self.mine_and_every()
+        self.assertEqual(sorted((i, m) for i, m, _ in before), want)
 
 
 class PackageTest(unittest.TestCase):

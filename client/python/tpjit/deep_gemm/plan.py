@@ -159,7 +159,7 @@ def split(items, parts, chunks_per_part=4, cost=lambda u: u.cost):
     hold every item once, each in the original order, balanced by `cost`.
 
     The sequence is cut into at most chunks_per_part * parts contiguous
-    chunks of near-equal cost (each item where the middle of its cost falls) (neighbours often share a kernel, so they stay
+    chunks of near-equal cost (neighbours often share a kernel, so they stay
     together), then the chunks are dealt out largest first to the least
     loaded part (LPT). Every part's load is at most the mean plus the largest
     chunk. Deterministic: ties go to the lower part index."""
@@ -167,16 +167,7 @@ def split(items, parts, chunks_per_part=4, cost=lambda u: u.cost):
         raise ValueError("parts must be >= 1")
     items = list(items)
     n_chunks = max(1, min(len(items), chunks_per_part * parts))
-    total = sum(cost(u) for u in items) or 1.0
-    # Each item goes to the chunk its cost interval's midpoint falls in.
-    by_chunk = collections.OrderedDict()
-    acc = 0.0
-    for u in range(len(items)):
-        c = cost(items[u])
-        chunk = min(n_chunks - 1, int((acc + c / 2.0) / total * n_chunks))
-        by_chunk.setdefault(chunk, []).append(u)
-        acc += c
-    chunks = list(by_chunk.values())
+    chunks = _chunk_indices(items, n_chunks, cost)
     loads = [0.0] * parts
     owner = {}
     order = sorted(range(len(chunks)),
@@ -188,6 +179,49 @@ def split(items, parts, chunks_per_part=4, cost=lambda u: u.cost):
             owner[i] = p
     return [[items[i] for i in range(len(items)) if owner[i] == p]
             for p in range(parts)]
+
+
+def _chunk_indices(items, n_chunks, cost):
+    """Indexes of `items` in at most n_chunks contiguous, non-empty runs of
+    near-equal cost: each item goes where the middle of its cost falls."""
+    total = sum(cost(u) for u in items) or 1.0
+    by_chunk = collections.OrderedDict()
+    acc = 0.0
+    for i, u in enumerate(items):
+        c = cost(u)
+        chunk = min(n_chunks - 1, int((acc + c / 2.0) / total * n_chunks))
+        by_chunk.setdefault(chunk, []).append(i)
+        acc += c
+    return list(by_chunk.values())
+
+
+def chunk(items, n_chunks, cost=lambda u: u.cost):
+    """`items` (in order) as at most n_chunks contiguous lists of near-equal
+    cost."""
+    items = list(items)
+    if not items:
+        return []
+    return [[items[i] for i in c]
+            for c in _chunk_indices(items, max(1, n_chunks), cost)]
+
+
+def spread_order(n):
+    """0..n-1 in an order whose every prefix is spread evenly over the range
+    (the van der Corput sequence): processes that take chunks in this order
+    start far apart in M, where different kernels are likely."""
+    order, seen, k = [], set(), 0
+    while len(order) < n:
+        v, denom, x = 0.0, 1.0, k
+        while x:
+            denom *= 2
+            v += (x & 1) / denom
+            x >>= 1
+        i = int(v * n)
+        if i not in seen:
+            seen.add(i)
+            order.append(i)
+        k += 1
+    return order
 
 
 def part_loads(parts, cost=lambda u: u.cost):
@@ -233,6 +267,6 @@ def memory_gb(shape, max_m):
     return size / float(1 << 30)
 
 
-__all__ = ["KINDS", "SGLANG_KINDS", "Shape", "Unit", "config_class",
+__all__ = ["KINDS", "SGLANG_KINDS", "Shape", "Unit", "chunk", "config_class",
            "m_list", "part_loads", "rank_parts", "shape_m_list", "shapes_from_spec",
-           "split", "units", "work_of"]
+           "split", "spread_order", "units", "work_of"]

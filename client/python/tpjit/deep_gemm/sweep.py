@@ -12,9 +12,8 @@ import logging
 import multiprocessing
 import os
 import time
-import traceback
 
-from tpjit.deep_gemm import env, plan
+from tpjit.deep_gemm import env, plan, pool
 
 logger = logging.getLogger("tpjit.deep_gemm")
 
@@ -92,67 +91,6 @@ def run_work(shapes, work, max_ms=None):
     return calls
 
 
-def _helper_main(device, shapes, work, max_ms, queue):
-    """Entry of a helper process (spawned): same GPU, its share of the part."""
-    try:
-        start = time.monotonic()
-        import torch
-        torch.cuda.set_device(device)
-        ready = time.monotonic() - start
-        calls = run_work([plan.Shape(*s) for s in shapes], work, max_ms)
-        queue.put({"ok": True, "calls": calls, "startup_s": ready,
-                   "seconds": time.monotonic() - start})
-    except BaseException:  # reported to the parent, which raises
-        queue.put({"ok": False, "error": traceback.format_exc()})
-
-
-def _run_with_helpers(shapes, parts, max_ms, device):
-    """Runs parts[0] here and parts[1:] in spawned helper processes on
-    `device`; returns (calls here, [helper reports])."""
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    procs = []
-    for part in [p for p in parts[1:] if p]:
-        p = ctx.Process(target=_helper_main, daemon=True,
-                        args=(device, [tuple(s) for s in shapes],
-                              plan.work_of(part), max_ms, queue))
-        p.start()
-        procs.append(p)
-    try:
-        calls = run_work(shapes, plan.work_of(parts[0]), max_ms)
-        reports = _collect(queue, procs)
-    finally:
-        for p in procs:
-            p.join(timeout=60)
-            if p.is_alive():
-                p.kill()
-    failed = [r["error"] for r in reports if not r["ok"]]
-    if failed:
-        raise RuntimeError("tpjit.deep_gemm: a warm-up helper failed:\n" +
-                           failed[0])
-    return calls, reports
-
-
-def _collect(queue, procs):
-    """One report per helper; a helper that died without one (a crash in
-    DeepGEMM, an OOM kill) is reported as failed instead of waited for."""
-    import queue as queue_module
-    reports = []
-    while len(reports) < len(procs):
-        try:
-            reports.append(queue.get(timeout=1.0))
-            continue
-        except queue_module.Empty:
-            pass
-        codes = [p.exitcode for p in procs]
-        if any(c not in (None, 0) for c in codes) or None not in codes:
-            missing = len(procs) - len(reports)
-            reports += [{"ok": False, "error": "%d helper(s) ended without a "
-                         "report (exit codes %s)" % (missing, codes)}
-                        ] * missing
-    return reports
-
-
 def default_barrier_group(group=None):
     """The barrier group of one server start: the deployment group (or
     "deepgemm") and the id of the ranks' common parent process (the
@@ -169,8 +107,9 @@ def warmup(shapes, rank=0, world=1, policy="FAST",
     """Warms DeepGEMM up for `shapes` (plan.Shape list) as `rank` of `world`.
 
     1. compile: this rank runs its disjoint, cost-balanced part of SGLang's
-       sweep (M list `policy` / `chunked_prefill_size`, or `m_values`), split
-       further over `helpers` spawned processes on the same GPU;
+       sweep (M list `policy` / `chunked_prefill_size`, or `m_values`),
+       shared with `helpers` spawned processes on the same GPU (pool.py:
+       chunks from one counter; a failed helper's chunk is left to 3.);
     2. barrier: the ranks meet at tpjitd's barrier (group `barrier_group`,
        default default_barrier_group(group)), `barrier_timeout` seconds
        ($TPJIT_BARRIER_TIMEOUT, default 600). A late rank raises
@@ -207,15 +146,15 @@ def warmup(shapes, rank=0, world=1, policy="FAST",
                                             if m <= max_ms[u.shape_index]),
                        u.cost) for u in units]
     mine = plan.split(units, world, chunks_per_part)[rank]
-    sub = plan.split(mine, helpers + 1, chunks_per_part)
     t1 = time.monotonic()
-    calls, reports = _run_with_helpers(shapes, sub, max_ms,
-                                       torch.cuda.current_device())
+    ran_here, stats = pool.run(shapes, mine, max_ms,
+                               torch.cuda.current_device(), helpers,
+                               chunks_per_part)
     t2 = time.monotonic()
     outcome = _meet(world, rank, group, barrier_group, barrier_timeout,
                     on_timeout, socket)
     t3 = time.monotonic()
-    done_here = {(u.shape_index, m) for u in sub[0] for m in u.ms}
+    done_here = {(u.shape_index, m) for u in ran_here for m in u.ms}
     rest = [(i, [m for m in ms_by_shape[i] if (i, m) not in done_here])
             for i in range(len(shapes))]
     finish_calls = run_work(shapes, rest, max_ms) if finish else 0
@@ -225,9 +164,10 @@ def warmup(shapes, rank=0, world=1, policy="FAST",
         "shapes": len(shapes), "m_values": len(ms),
         "sweep_calls": sum(len(x) for x in ms_by_shape),
         "units": len(units), "units_mine": len(mine),
-        "compile_calls": calls + sum(r["calls"] for r in reports),
-        "finish_calls": finish_calls,
-        "helper_startup_s": [r["startup_s"] for r in reports],
+        "compile_calls": stats["calls"], "finish_calls": finish_calls,
+        "helper_chunks": stats["helper_chunks"],
+        "helper_startup_s": stats["helper_startup_s"],
+        "helper_failures": stats["helper_failures"],
         "seconds": {"plan": t1 - t0, "compile": t2 - t1, "barrier": t3 - t2,
                     "finish": t4 - t3, "total": t4 - t0},
     }

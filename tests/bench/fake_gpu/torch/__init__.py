@@ -2,7 +2,16 @@
 benchmark make, for CPU tests: tensors are shapes with a value, nothing is
 computed. Not a model of torch beyond that."""
 
+import os
 import pickle
+import time
+
+# A slow `import torch` in spawned (helper) processes, for tests of helper
+# start-up.
+if os.environ.get("FAKE_TORCH_IMPORT_SECONDS"):
+    import multiprocessing
+    if multiprocessing.parent_process() is not None:
+        time.sleep(float(os.environ["FAKE_TORCH_IMPORT_SECONDS"]))
 
 float8_e4m3fn, float32, bfloat16, int32, uint8 = "fp8", "f32", "bf16", "i32", "u8"
 __version__ = "0.0-fake"
