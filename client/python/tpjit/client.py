@@ -9,11 +9,14 @@ grpc channel it wraps.
 import bisect
 import hashlib
 import os
+import re
+import time
 
 import grpc
 from google.protobuf import json_format
 
-from tpjit.v1 import spec_pb2, tpjit_pb2, tpjit_pb2_grpc
+from tpjit.v1 import (barrier_pb2, barrier_pb2_grpc, spec_pb2, tpjit_pb2,
+                      tpjit_pb2_grpc)
 
 SERVICE_NAME = "tpjit.v1.Tpjit"
 _HEALTH_CHECK = "/grpc.health.v1.Health/Check"
@@ -28,6 +31,26 @@ class TpjitError(Exception):
     def __init__(self, code, message):
         super().__init__(message)
         self.code = code
+
+
+class BarrierTimeout(TpjitError):
+    """The barrier's deadline passed before every rank arrived. str() is the
+    daemon's account (each late rank with what it last did, as `tpjit
+    barrier` prints it); `late_ranks` the late ranks' numbers (None when the
+    daemon itself did not answer in time), `epoch` the epoch, `waited` the
+    seconds this rank spent."""
+
+    def __init__(self, message, late_ranks, epoch, waited):
+        super().__init__(grpc.StatusCode.DEADLINE_EXCEEDED, message)
+        self.late_ranks = late_ranks
+        self.epoch = epoch
+        self.waited = waited
+
+
+# The rpc deadline is the barrier's timeout plus this margin, so the daemon's
+# answer (naming the late ranks) arrives before the channel gives up.
+BARRIER_RPC_MARGIN = 1.0
+_LATE_RANK = re.compile(r"rank (\d+) \(")
 
 
 def default_socket():
@@ -152,6 +175,8 @@ class Client:
             ("grpc.max_reconnect_backoff_ms", 1000),
         ])
         self._stub = tpjit_pb2_grpc.TpjitStub(self._channel)
+        self._barrier_stub = barrier_pb2_grpc.BarrierServiceStub(
+            self._channel)
         self._health = self._channel.unary_unary(
             _HEALTH_CHECK, request_serializer=_health_request,
             response_deserializer=_health_response)
@@ -252,11 +277,55 @@ class Client:
     def serving(self):
         return all(v == "SERVING" for v in self.health().values())
 
+    def barrier(self, group, rank, world, timeout=600.0, epoch=None):
+        """Waits until all `world` ranks of `group` arrived (the daemon
+        transport of `tpjit barrier`); returns the tpjit.v1.BarrierReply
+        (epoch, waited_ms). Unset `epoch`: the daemon numbers this rank's
+        calls 0, 1, ... Raises BarrierTimeout naming the late ranks after
+        `timeout` seconds (within a small margin), TpjitError otherwise."""
+        if not 0 <= rank < world:
+            raise ValueError("rank %d is out of range for world %d (want "
+                             "0..%d)" % (rank, world, world - 1))
+        request = barrier_pb2.BarrierRequest(
+            group=group, rank=rank, world=world,
+            timeout_ms=int(round(timeout * 1000)))
+        if epoch is not None:
+            request.epoch = epoch
+        start = time.monotonic()
+        try:
+            return self._barrier_stub.Barrier(
+                request, timeout=timeout + BARRIER_RPC_MARGIN)
+        except grpc.RpcError as e:
+            waited = time.monotonic() - start
+            if e.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise _error(e, self.target, "barrier") from None
+            raise _barrier_timeout(e.details() or "", group, self.target,
+                                   timeout, waited) from None
+
     def _unary(self, method, request, what, timeout=None):
         try:
             return method(request, timeout=timeout or self._call_timeout)
         except grpc.RpcError as e:
             raise _error(e, self.target, what) from None
+
+
+def _barrier_timeout(details, group, target, timeout, waited):
+    """BarrierTimeout from a DEADLINE_EXCEEDED: the daemon's message names
+    the late ranks ("barrier group 'G' epoch E: ...; late: rank 1 (...)");
+    without it the daemon did not answer within timeout + margin."""
+    if "barrier group" in details:
+        late_part = details.split("; late: ", 1)
+        late = ([int(r) for r in _LATE_RANK.findall(late_part[1])]
+                if len(late_part) == 2 else [])
+        m = re.search(r"epoch (\d+)", details)
+        return BarrierTimeout(
+            "barrier: timed out after %.3fs: %s" % (waited, details), late,
+            int(m.group(1)) if m else None, waited)
+    return BarrierTimeout(
+        "barrier: timed out after %.3fs: barrier group '%s': %s did not "
+        "answer within the timeout + margin (%.1fs); late ranks unknown" %
+        (waited, group, target, timeout + BARRIER_RPC_MARGIN), None, None,
+        waited)
 
 
 # grpc.health.v1 messages by hand (python3-grpcio ships no health stubs):
@@ -285,3 +354,10 @@ def warmup_progress(spec, rank, world, socket=None, group="",
                     timeout=3600.0):
     """A WarmupStream: iterate for progress; then .manifest, .summary."""
     return Client(socket).warmup_progress(spec, rank, world, group, timeout)
+
+
+def barrier(group, rank, world, timeout=600.0, socket=None, epoch=None):
+    """Meets the other ranks of `group` at the daemon at `socket`; see
+    Client.barrier. Raises BarrierTimeout naming the late ranks."""
+    with Client(socket) as client:
+        return client.barrier(group, rank, world, timeout, epoch)

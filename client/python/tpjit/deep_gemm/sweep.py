@@ -1,0 +1,218 @@
+"""The split warm-up: each TP rank sweeps its part of SGLang's M sweep (with
+optional helper processes on the same GPU, so several nvcc run per rank), the
+ranks meet at a tpjit barrier, then each rank runs the rest of the sweep on
+cache hits so every kernel is loaded in every rank.
+
+Needs torch and deep_gemm (imported when a sweep runs, not at import). One
+warmup() call at a time per process; the DeepGEMM calls are the ones SGLang's
+warm-up executors make (same tensors' shapes, dtypes and scale layouts).
+"""
+
+import logging
+import multiprocessing
+import os
+import time
+
+from tpjit.deep_gemm import env, plan, pool
+
+logger = logging.getLogger("tpjit.deep_gemm")
+
+BLOCK = 128  # scale-factor granularity of the FP8 recipes (1x128, 128x128)
+
+
+class Executor:
+    """Buffers sized for `max_m` and one DeepGEMM call per M, as SGLang's
+    warm-up executor of that kind: A scales per 1x128 (float32, [.., M,
+    K/128]), B scales per 128x128 block ([.., N/128, K/128]); contiguous
+    layouts map every row to group 0; masked kinds pass M as expected_m with
+    masked_m = 0."""
+
+    def __init__(self, shape, max_m, torch, deep_gemm, device="cuda"):
+        self.shape, self.dg = shape, deep_gemm
+        n, k, g = shape.n, shape.k, shape.num_groups
+        t = torch
+        cdiv = lambda a, b: -(-a // b)  # noqa: E731
+        fp8 = not shape.kind.startswith("bf16")
+        rows = (g, max_m) if shape.masked else (max_m,)
+        bshape = (g, n, k) if g > 1 or shape.contig or shape.masked else (n, k)
+        if fp8:
+            self.a = (t.empty(*rows, k, device=device, dtype=t.float8_e4m3fn),
+                      t.ones(*rows, cdiv(k, BLOCK), device=device,
+                             dtype=t.float32))
+            self.b = (t.empty(*bshape, device=device, dtype=t.float8_e4m3fn),
+                      t.ones(*bshape[:-2], cdiv(n, BLOCK), cdiv(k, BLOCK),
+                             device=device, dtype=t.float32))
+        else:
+            self.a = t.empty(*rows, k, device=device, dtype=t.bfloat16)
+            self.b = t.empty(*bshape, device=device, dtype=t.bfloat16)
+        out_dtype = t.float32 if shape.kind == "bf16_gemm_nt_f32" else t.bfloat16
+        self.d = t.empty(*rows, n, device=device, dtype=out_dtype)
+        if shape.contig:
+            self.layout = t.zeros(max_m, device=device, dtype=t.int32)
+        if shape.masked:
+            self.masked_m = t.zeros(g, device=device, dtype=t.int32)
+
+    def run(self, m):
+        dg, s = self.dg, self.shape
+        fp8 = not s.kind.startswith("bf16")
+        if s.masked:
+            fn = (dg.fp8_m_grouped_gemm_nt_masked if fp8
+                  else dg.m_grouped_bf16_gemm_nt_masked)
+            fn(self.a, self.b, self.d, self.masked_m, m)
+            return
+        a = (self.a[0][:m], self.a[1][:m]) if fp8 else self.a[:m]
+        if s.contig:
+            fn = (dg.m_grouped_fp8_gemm_nt_contiguous if fp8
+                  else dg.m_grouped_bf16_gemm_nt_contiguous)
+            fn(a, self.b, self.d[:m], self.layout[:m])
+        elif fp8:
+            dg.fp8_gemm_nt(a, self.b, self.d[:m])
+        else:
+            dg.bf16_gemm_nt(a, self.b, self.d[:m])
+
+
+def run_work(shapes, work, max_ms=None):
+    """Runs [(shape_index, [m, ...]), ...] on the current CUDA device; one
+    executor per shape (buffers for the largest M of the shape, or
+    max_ms[shape_index]). Returns the number of calls."""
+    import torch
+    import deep_gemm
+    calls = 0
+    for index, ms in work:
+        if not ms:
+            continue
+        max_m = max(ms) if max_ms is None else max_ms[index]
+        ex = Executor(shapes[index], max_m, torch, deep_gemm)
+        for m in ms:
+            ex.run(m)
+            calls += 1
+        torch.cuda.current_stream().synchronize()
+        del ex
+    return calls
+
+
+def default_barrier_group(group=None):
+    """The barrier group of one server start: the deployment group (or
+    "deepgemm") and the id of the ranks' common parent process (the
+    launcher), so a restarted job does not meet a stale one."""
+    base = group or os.environ.get(env.GROUP_ENV) or "deepgemm"
+    return "%s@%d" % (base, os.getppid())
+
+
+def warmup(shapes, rank=0, world=1, policy="FAST",
+           chunked_prefill_size=8192, m_values=None, helpers=0, group=None,
+           barrier_group=None, barrier_timeout=None, on_timeout=None,
+           socket=None, chunks_per_part=4, finish=True,
+           memory_budget_gb=None):
+    """Warms DeepGEMM up for `shapes` (plan.Shape list) as `rank` of `world`.
+
+    1. compile: this rank runs its disjoint, cost-balanced part of SGLang's
+       sweep (M list `policy` / `chunked_prefill_size`, or `m_values`),
+       shared with `helpers` spawned processes on the same GPU (pool.py:
+       chunks from one counter; a failed helper's chunk is left to 3.);
+    2. barrier: the ranks meet at tpjitd's barrier (group `barrier_group`,
+       default default_barrier_group(group)), `barrier_timeout` seconds
+       ($TPJIT_BARRIER_TIMEOUT, default 600). A late rank raises
+       tpjit.BarrierTimeout naming it, unless on_timeout="continue"
+       ($TPJIT_BARRIER_ON_TIMEOUT); an unreachable daemon logs a warning and
+       goes on (the finish still compiles whatever is missing);
+    3. finish: the rest of the sweep in this process, on cache hits.
+
+    Buffers follow SGLang's memory rule (max M halved, not below 4096, while
+    they would not fit), with `memory_budget_gb` (default: the GPU's free
+    memory) shared by this process and its helpers.
+
+    Call enable() first so compiles go through tpjitd. Returns a dict:
+    seconds per phase ("plan", "compile", "barrier", "finish", "total"),
+    counts and the barrier's outcome."""
+    import torch
+    import deep_gemm
+    t0 = time.monotonic()
+    shapes = [s if isinstance(s, plan.Shape) else plan.Shape(*s)
+              for s in shapes]
+    if helpers and multiprocessing.current_process().daemon:
+        logger.warning("tpjit.deep_gemm: a daemonic process cannot start "
+                       "helper processes; sweeping without them")
+        helpers = 0
+    align = deep_gemm.get_mk_alignment_for_contiguous_layout()
+    ms = list(m_values) if m_values is not None else plan.m_list(
+        policy, chunked_prefill_size)
+    max_ms = _max_ms(shapes, ms, align, memory_budget_gb, helpers, torch)
+    ms_by_shape = [[m for m in plan.shape_m_list(s, ms, align)
+                    if m <= max_ms[i]] for i, s in enumerate(shapes)]
+    units = [u for u in plan.units(shapes, ms, align)
+             if u.ms[0] <= max_ms[u.shape_index]]
+    units = [plan.Unit(u.shape_index, tuple(m for m in u.ms
+                                            if m <= max_ms[u.shape_index]),
+                       u.cost) for u in units]
+    mine = plan.split(units, world, chunks_per_part)[rank]
+    t1 = time.monotonic()
+    ran_here, stats = pool.run(shapes, mine, max_ms,
+                               torch.cuda.current_device(), helpers,
+                               chunks_per_part)
+    t2 = time.monotonic()
+    outcome = _meet(world, rank, group, barrier_group, barrier_timeout,
+                    on_timeout, socket)
+    t3 = time.monotonic()
+    done_here = {(u.shape_index, m) for u in ran_here for m in u.ms}
+    rest = [(i, [m for m in ms_by_shape[i] if (i, m) not in done_here])
+            for i in range(len(shapes))]
+    finish_calls = run_work(shapes, rest, max_ms) if finish else 0
+    t4 = time.monotonic()
+    result = {
+        "rank": rank, "world": world, "helpers": helpers,
+        "shapes": len(shapes), "m_values": len(ms),
+        "sweep_calls": sum(len(x) for x in ms_by_shape),
+        "units": len(units), "units_mine": len(mine),
+        "compile_calls": stats["calls"], "finish_calls": finish_calls,
+        "helper_chunks": stats["helper_chunks"],
+        "helper_startup_s": stats["helper_startup_s"],
+        "helper_failures": stats["helper_failures"],
+        "seconds": {"plan": t1 - t0, "compile": t2 - t1, "barrier": t3 - t2,
+                    "finish": t4 - t3, "total": t4 - t0},
+    }
+    result.update(outcome)
+    logger.info("tpjit.deep_gemm.warmup rank %d/%d: %s", rank, world,
+                result["seconds"])
+    return result
+
+
+HELPER_CONTEXT_GB = 0.75  # a helper's CUDA context and allocator slack
+
+
+def _max_ms(shapes, ms, align, budget_gb, helpers, torch):
+    """Per shape, the largest M its buffers can hold (SGLang's rule), with
+    the GPU's free memory shared by this process and its helpers."""
+    if budget_gb is None:
+        free, _ = torch.cuda.mem_get_info()
+        budget_gb = free / float(1 << 30)
+    budget_gb = (budget_gb - helpers * HELPER_CONTEXT_GB) / (helpers + 1)
+    out = []
+    for s in shapes:
+        top = max(plan.shape_m_list(s, ms, align) or [1])
+        out.append(plan.max_m_for_memory(s, top, budget_gb))
+    return out
+
+
+def _meet(world, rank, group, barrier_group, timeout, on_timeout, socket):
+    import tpjit
+    if timeout is None:
+        timeout = float(os.environ.get("TPJIT_BARRIER_TIMEOUT", "600"))
+    on_timeout = on_timeout or os.environ.get("TPJIT_BARRIER_ON_TIMEOUT",
+                                              "fail")
+    name = barrier_group or default_barrier_group(group)
+    out = {"barrier_group": name, "barrier": "ok"}
+    try:
+        reply = tpjit.barrier(name, rank, world, timeout, socket=socket)
+        out.update(barrier_epoch=reply.epoch,
+                   barrier_waited_ms=reply.waited_ms)
+    except tpjit.BarrierTimeout as e:
+        if on_timeout != "continue":
+            raise
+        logger.warning("tpjit.deep_gemm: %s; continuing", e)
+        out.update(barrier="timeout", barrier_error=str(e),
+                   late_ranks=e.late_ranks)
+    except tpjit.TpjitError as e:
+        logger.warning("tpjit.deep_gemm: no barrier (%s); continuing", e)
+        out.update(barrier="unavailable", barrier_error=str(e))
+    return out
