@@ -309,7 +309,7 @@ absl::StatusOr<std::vector<std::shared_ptr<CompileTask>>> BuildNvccTasks(
   const bool ptx = request.output() == tpjit::v1::PTX;
   auto roots = std::make_shared<DependencyRoots>();
   roots->include_dirs = dirs;
-  roots->toolkit = ToolkitRoot(config.nvcc);
+  roots->toolkit = ToolkitRootFor(config.nvcc);
   std::vector<std::shared_ptr<CompileTask>> tasks;
   for (int i = 0; i < request.sources_size(); ++i) {
     auto task = NewTask(request, i, config);

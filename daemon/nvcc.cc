@@ -157,7 +157,7 @@ absl::StatusOr<NvccOutput> NvccCompile(const NvccInput& input) {
   if (!run.ok()) return run.status();
   DependencyRoots roots;
   roots.include_dirs = input.include_dirs;
-  roots.toolkit = ToolkitRoot(input.nvcc);
+  roots.toolkit = ToolkitRootFor(input.nvcc);
   // Nothing nvcc printed leaves before every file it read is known allowed.
   auto deps_text = ReadWhole(absl::StrCat(dir->path(), "/deps.d"));
   NvccOutput out;
@@ -342,7 +342,7 @@ absl::StatusOr<std::string> NvccIdentity(const std::string& nvcc) {
     return absl::FailedPreconditionError(
         absl::StrCat("nvcc (", nvcc, ") is not an executable file (--nvcc)"));
   }
-  auto version = ReadWhole(ToolkitRoot(nvcc) + "/version.json");
+  auto version = ReadWhole(ToolkitRootFor(nvcc) + "/version.json");
   if (!version.ok()) version = ReadWhole(nvcc);
   if (!version.ok()) return version.status();
   return (*ids)[nvcc] = Sha256Hex(*version);

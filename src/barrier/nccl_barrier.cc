@@ -73,6 +73,11 @@ NcclBarrier::NcclBarrier(NcclApi* nccl, CudaRuntime* cuda,
       epoch_(options_.first_epoch) {}
 
 NcclBarrier::~NcclBarrier() {
+  if (kept_ != nullptr) {
+    kept_->Finalize(options_.poll_interval,
+                    clock_->MonotonicNow() + options_.teardown_timeout);
+    kept_.reset();  // aborts when finalize did not finish
+  }
   if (buffer_ != nullptr) cuda_->Free(buffer_);
   if (stream_ != nullptr) cuda_->StreamDestroy(stream_);
 }
@@ -99,11 +104,17 @@ absl::Status NcclBarrier::Arrive(absl::Duration timeout) {
   timed_out_waiting_ = false;
   absl::Status status;
   {
-    Communicator comm(nccl_, clock_);
-    status = Run(epoch, timeout, start + timeout, comm);
-    if (!status.ok() && comm.get() != nullptr) {
-      timings_.abort = comm.Abort();
+    std::unique_ptr<Communicator> comm = std::move(kept_);
+    const bool reused = comm != nullptr;
+    if (!reused) comm = std::make_unique<Communicator>(nccl_, clock_);
+    timings_.reused = reused;
+    status = Run(epoch, timeout, start + timeout, *comm, reused);
+    if (!status.ok() && comm->get() != nullptr) {
+      timings_.abort = comm->Abort();
       timings_.aborted = true;
+    } else if (status.ok() && options_.keep_communicator &&
+               comm->get() != nullptr) {
+      kept_ = std::move(comm);
     }
   }
   if (timed_out_waiting_) {
@@ -117,13 +128,21 @@ absl::Status NcclBarrier::Arrive(absl::Duration timeout) {
 }
 
 absl::Status NcclBarrier::Run(uint64_t epoch, absl::Duration timeout,
-                              absl::Time deadline, Communicator& comm) {
+                              absl::Time deadline, Communicator& comm,
+                              bool reused) {
   absl::Time t = clock_->MonotonicNow();
   timings_.phase = "device setup";
   TPJIT_RETURN_IF_ERROR(PrepareDevice());
   timings_.phase = "rendezvous";
-  TPJIT_ASSIGN_OR_RETURN(ncclUniqueId id, ExchangeId(epoch, timeout, deadline));
+  TPJIT_ASSIGN_OR_RETURN(ncclUniqueId id,
+                         ExchangeId(epoch, timeout, deadline, !reused));
   timings_.rendezvous = clock_->MonotonicNow() - t;
+  if (reused) {
+    t = clock_->MonotonicNow();
+    TPJIT_RETURN_IF_ERROR(AllReduce(comm, deadline));
+    timings_.all_reduce = clock_->MonotonicNow() - t;
+    return absl::OkStatus();
+  }
 
   t = clock_->MonotonicNow();
   timings_.phase = "communicator init";
@@ -141,6 +160,7 @@ absl::Status NcclBarrier::Run(uint64_t epoch, absl::Duration timeout,
   TPJIT_RETURN_IF_ERROR(AllReduce(comm, deadline));
   timings_.all_reduce = clock_->MonotonicNow() - t;
 
+  if (options_.keep_communicator) return absl::OkStatus();
   t = clock_->MonotonicNow();
   timings_.phase = "teardown";
   if (!comm.Finalize(options_.poll_interval, t + options_.teardown_timeout)) {
@@ -169,11 +189,12 @@ absl::Status NcclBarrier::PrepareDevice() {
 
 absl::StatusOr<ncclUniqueId> NcclBarrier::ExchangeId(uint64_t epoch,
                                                      absl::Duration timeout,
-                                                     absl::Time deadline) {
+                                                     absl::Time deadline,
+                                                     bool need_id) {
   ncclUniqueId id;
   std::memset(&id, 0, sizeof(id));
   std::string value;
-  if (options_.rank == 0) {
+  if (options_.rank == 0 && need_id) {
     const ncclResult_t r = nccl_->GetUniqueId(&id);
     if (r != ncclSuccess) return NcclError("ncclGetUniqueId", r);
     value.assign(id.internal, sizeof(id.internal));
@@ -197,7 +218,7 @@ absl::StatusOr<ncclUniqueId> NcclBarrier::ExchangeId(uint64_t epoch,
         Seconds(timeout), "; they came earlier by: ", absl::StrJoin(gone, ", "),
         "); late: rank ", options_.rank));
   }
-  if (options_.rank != 0) {
+  if (options_.rank != 0 && need_id) {
     if (reply->value.size() != sizeof(id.internal)) {
       return absl::DataLossError(absl::StrCat(
           "rendezvous returned ", reply->value.size(),

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -61,6 +62,20 @@ std::string ToolkitRoot(absl::string_view nvcc) {
   std::string bin = slash == std::string::npos ? "" : n.substr(0, slash);
   slash = bin.rfind('/');
   return slash == std::string::npos ? "/" : bin.substr(0, slash);
+}
+
+std::string ToolkitRootFor(absl::string_view nvcc) {
+  struct stat st;
+  auto has_version = [&st](const std::string& root) {
+    return stat((root + "/version.json").c_str(), &st) == 0;
+  };
+  std::string root = ToolkitRoot(nvcc);
+  if (has_version(root)) return root;
+  const char* home = std::getenv("CUDA_HOME");
+  if (home != nullptr && *home && has_version(NormalizePath(home))) {
+    return NormalizePath(home);
+  }
+  return "/usr/local/cuda";
 }
 
 std::string NormalizePath(absl::string_view path) {

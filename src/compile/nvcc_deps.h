@@ -39,6 +39,11 @@ struct DependencyRoots {
 // The toolkit root of an nvcc executable path: ".../bin/nvcc" -> "...".
 std::string ToolkitRoot(absl::string_view nvcc);
 
+// The toolkit an nvcc belongs to: ToolkitRoot(nvcc) when it holds a
+// version.json (a real nvcc), else $CUDA_HOME, else /usr/local/cuda (an nvcc
+// wrapper script somewhere else).
+std::string ToolkitRootFor(absl::string_view nvcc);
+
 // `path` with "." and ".." components and repeated slashes removed
 // lexically (symlinks are not followed).
 std::string NormalizePath(absl::string_view path);

@@ -193,19 +193,38 @@ TEST_F(NcclBarrierTest, OnTimePasses) {
   EXPECT_EQ(cuda_.device, 1);
   EXPECT_EQ(nccl_.inits, 1);
   EXPECT_EQ(nccl_.all_reduces, 1);
-  EXPECT_EQ(nccl_.finalizes, 1);
-  EXPECT_EQ(nccl_.destroys, 1);
   EXPECT_EQ(nccl_.aborts, 0);
   EXPECT_EQ(nccl_.last_id.internal[0], 'y');  // the id from rank 0
   EXPECT_EQ(barrier->last_timings().init, absl::Milliseconds(2));
   EXPECT_FALSE(barrier->last_timings().aborted);
-  // Each Arrive is a new epoch with a new communicator.
+  EXPECT_FALSE(barrier->last_timings().reused);
+  EXPECT_EQ(nccl_.finalizes, 0);  // kept for the next epoch
+  // Each Arrive is a new epoch on the same communicator: no init.
   ASSERT_TRUE(barrier->Arrive(absl::Seconds(3)).ok());
   EXPECT_EQ(rendezvous_.epochs, (std::vector<uint64_t>{0, 1}));
-  EXPECT_EQ(nccl_.inits, 2);
+  EXPECT_EQ(nccl_.inits, 1);
+  EXPECT_EQ(nccl_.all_reduces, 2);
+  EXPECT_TRUE(barrier->last_timings().reused);
+  EXPECT_EQ(barrier->last_timings().init, absl::ZeroDuration());
   barrier.reset();
+  EXPECT_EQ(nccl_.finalizes, 1);  // at destruction
+  EXPECT_EQ(nccl_.destroys, 1);
+  EXPECT_EQ(nccl_.aborts, 0);
   EXPECT_EQ(cuda_.frees, 1);
   EXPECT_EQ(cuda_.streams_destroyed, 1);
+}
+
+TEST_F(NcclBarrierTest, AFailureDropsTheKeptCommunicator) {
+  auto barrier = Make(1);
+  ASSERT_TRUE(barrier->Arrive(absl::Seconds(3)).ok());
+  nccl_.sum = 1;  // a peer left
+  EXPECT_FALSE(barrier->Arrive(absl::Seconds(3)).ok());
+  EXPECT_TRUE(barrier->last_timings().reused);
+  EXPECT_EQ(nccl_.aborts, 1);
+  nccl_.sum = -1;
+  ASSERT_TRUE(barrier->Arrive(absl::Seconds(3)).ok());
+  EXPECT_FALSE(barrier->last_timings().reused);
+  EXPECT_EQ(nccl_.inits, 2);
 }
 
 TEST_F(NcclBarrierTest, RankZeroPublishesItsId) {
