@@ -41,18 +41,22 @@ RemoteOutcome CompileError(std::string log, int exit_code) {
   return out;
 }
 
-// An older daemon's failed compile: "nvcc -cubin failed (exit status N)\n"
-// then nvcc's output (daemon/nvcc.cc). False for anything else.
+// An older daemon's failed compile: "[compiling <name>: ]nvcc -cubin failed
+// (exit status N)\n" then nvcc's output (daemon/nvcc.cc). False for anything
+// else.
 bool ParseOlderFailure(absl::string_view error, int* exit_code,
                        std::string* log) {
-  if (!absl::ConsumePrefix(&error, "nvcc -")) return false;
   const size_t newline = error.find('\n');
   absl::string_view first = error.substr(0, newline);
-  const size_t at = first.find(" failed (exit status ");
-  if (at == absl::string_view::npos || !absl::ConsumeSuffix(&first, ")")) {
+  const size_t nvcc = first.find("nvcc -");
+  if (nvcc == absl::string_view::npos) return false;
+  first.remove_prefix(nvcc);
+  constexpr absl::string_view kStatus = " failed (exit status ";
+  const size_t at = first.find(kStatus);
+  if (at == absl::string_view::npos || !absl::ConsumeSuffix(&first, ")") ||
+      !absl::SimpleAtoi(first.substr(at + kStatus.size()), exit_code)) {
     return false;
   }
-  if (!absl::SimpleAtoi(first.substr(at + 20), exit_code)) return false;
   *log = newline == absl::string_view::npos
              ? ""
              : std::string(error.substr(newline + 1));

@@ -193,8 +193,9 @@ TEST(InterpretResponse, CompilerVerdictsAndDaemonFailures) {
   EXPECT_EQ(err.exit_code, 2);
   EXPECT_EQ(err.log, "k.cu(1): error\n");
 
-  auto older = InterpretResponse(
-      Reply(false, 0, "", "nvcc -cubin failed (exit status 1)\nk.cu(1): e\n"));
+  auto older = InterpretResponse(Reply(
+      false, 0, "",
+      "compiling k.cu: nvcc -cubin failed (exit status 1)\nk.cu(1): e\n"));
   EXPECT_EQ(older.kind, RemoteOutcome::kCompileError);
   EXPECT_EQ(older.exit_code, 1);
   EXPECT_EQ(older.log, "k.cu(1): e\n");

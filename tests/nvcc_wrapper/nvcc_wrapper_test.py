@@ -72,8 +72,9 @@ def kernel_source(scale, block=128, body=""):
 
 using namespace tk;
 
-static void __instantiate_kernel() {{
+void* instantiate_kernel() {{
   auto ptr = reinterpret_cast<void*>(&scale_kernel<{scale}, {block}>);{body}
+  return ptr;
 }}
 """
 
