@@ -294,8 +294,9 @@ class Reader {
     if (o.name == "-ptx" || o.name == "--ptx") return SetMode(kPtx);
     if (o.name == "-o" || o.name == "--output-file") {
       if (!call_.output.empty()) return Local("more than one -o");
+      if (o.value.empty() || o.value == "-") return Local("-o to stdout");
       call_.output = AbsolutePath(o.value, cwd_);
-      return o.value.empty() ? Local("empty -o") : absl::OkStatus();
+      return absl::OkStatus();
     }
     if (o.name == "-arch" || o.name == "--gpu-architecture") {
       if (!call_.arch.empty()) return Local("more than one -arch");

@@ -100,6 +100,7 @@ TEST(ParseNvccArgs, OtherCallsRunTheRealNvcc) {
       {"k.cu", "-cubin", "-arch=sm_90a", "-keep"},
       {"k.cu", "-cubin", "-arch=sm_90a", "-optf", "opts"},
       {"k.cu", "-cubin", "-arch"},  // missing value
+      {"k.cu", "-cubin", "-arch=sm_90a", "-o", "-"},
   };
   for (const auto& args : local) {
     auto call = ParseNvccArgs(args, kCwd);

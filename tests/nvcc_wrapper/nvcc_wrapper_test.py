@@ -161,16 +161,25 @@ class Daemon:
             stdout=self._log, stderr=subprocess.STDOUT)
         self._channel = grpc.insecure_channel("unix:" + self.socket)
         self.stub = tpjit_pb2_grpc.TpjitStub(self._channel)
-        self._wait_serving(deadline=time.monotonic() + 120)
+        self._wait_serving(timeout=120)
 
-    def _wait_serving(self, deadline):
-        grpc.channel_ready_future(self._channel).result(
-            timeout=max(1, deadline - time.monotonic()))
-        while not self.stats().serving:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("tpjitd did not become ready: " +
-                                   self.log())
-            time.sleep(0.1)
+    def _wait_serving(self, timeout):
+        """Until the health service reports tpjit.v1.Tpjit SERVING, watched
+        as a stream (no polling); RuntimeError with the daemon's log when it
+        does not within `timeout` s or exits."""
+        watch = self._channel.unary_stream(
+            "/grpc.health.v1.Health/Watch",
+            request_serializer=lambda service: (
+                b"\x0a" + bytes([len(service)]) + service.encode()),
+            response_deserializer=lambda data: data)
+        try:
+            for status in watch("tpjit.v1.Tpjit", timeout=timeout,
+                                wait_for_ready=True):
+                if status == b"\x08\x01":  # status: SERVING
+                    return
+        except grpc.RpcError as e:
+            raise RuntimeError(f"tpjitd did not become ready ({e.code()}): "
+                               + self.log()) from None
 
     def stats(self):
         return self.stub.Stats(tpjit_pb2.StatsRequest(), timeout=30,
