@@ -106,11 +106,16 @@ int Run(const std::vector<std::string>& args) {
   options.rpc_timeout = SecondsFromEnv("TPJIT_NVCC_TIMEOUT", 600);
   RemoteOutcome out = CompileRemotely(*call, *std::move(source), options);
   if (out.kind == RemoteOutcome::kUnavailable) CompileLocally(args, out.reason);
-  PrintLog(*call, out.log);
-  if (out.kind == RemoteOutcome::kCompileError) return out.exit_code;
+  if (out.kind == RemoteOutcome::kCompileError) {
+    PrintLog(*call, out.log);
+    return out.exit_code;
+  }
+  // Written before the messages: a failed write compiles locally, and the
+  // real nvcc then prints them once.
   if (absl::Status s = WriteFileAtomically(call->output, out.output); !s.ok()) {
     CompileLocally(args, s.message());
   }
+  PrintLog(*call, out.log);
   return 0;
 }
 

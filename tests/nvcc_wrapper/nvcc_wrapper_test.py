@@ -425,5 +425,86 @@ class WrapperTest(unittest.TestCase):
               f"{1000 * times[5]:.1f} ms, min {1000 * times[0]:.1f} ms")
 
 
+class ScriptedTpjit(tpjit_pb2_grpc.TpjitServicer):
+    """A daemon that answers Compile with `self.result` (a CompileResult),
+    the output inline: the reply contract of tpjitd's NVCC back end, checked
+    here without it."""
+
+    def __init__(self):
+        self.result = None
+        self.requests = []
+
+    def Compile(self, request, context):
+        self.requests.append(request)
+        return tpjit_pb2.CompileResponse(results=[self.result])
+
+
+@unittest.skipIf(not WRAPPER or not os.access(WRAPPER, os.X_OK),
+                 "TPJIT_NVCC is not an executable")
+class ReplyContractTest(unittest.TestCase):
+    """The wrapper binary against a scripted daemon: the output file comes
+    from the inline output, messages name the source as given, the exit
+    status is the compiler's. No nvcc runs."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="tpjit-nvcc-contract-")
+        self.service = ScriptedTpjit()
+        self.server = grpc.server(concurrent.futures.ThreadPoolExecutor(2))
+        tpjit_pb2_grpc.add_TpjitServicer_to_server(self.service, self.server)
+        self.socket = os.path.join(self.root, "tpjitd.sock")
+        self.server.add_insecure_port("unix:" + self.socket)
+        self.server.start()
+        self.env = nvcc_env(self.socket)
+        self.env["TPJIT_REAL_NVCC"] = "/bin/false"  # must never run
+
+    def tearDown(self):
+        self.server.stop(None)
+        shutil.rmtree(self.root)
+
+    def compile(self, mode="-cubin"):
+        return deepgemm_compile(os.path.join(self.root, "dg"),
+                                kernel_source(scale=1),
+                                "-std=c++20 -arch=sm_90a -I/opt/dg/include",
+                                self.env, mode=mode)
+
+    def test_inline_output_and_warnings(self):
+        self.service.result = tpjit_pb2.CompileResult(
+            ok=True, key="a" * 64, output=b"\x7fELF inline",
+            log='kernel.cu(3): warning #1-D: w\n')
+        call = self.compile()
+        self.assertEqual(call.rc, 0, call.stderr)
+        self.assertEqual(call.data(), b"\x7fELF inline")
+        src = self.service.requests[0]
+        self.assertEqual(src.sources[0].name, "kernel.cu")
+        self.assertEqual(src.group, GROUP)
+        self.assertTrue(src.return_output)
+        self.assertRegex(call.stderr,
+                         r"^/\S+/tmp/[0-9a-f]+/kernel\.cu\(3\): warning #1-D")
+        self.assertEqual(len(call.stderr.splitlines()), 1)
+        tmp = os.path.dirname(call.output)
+        self.assertEqual(sorted(os.listdir(tmp)),
+                         ["kernel.cu", "kernel.cubin"])  # no temp left
+
+    def test_ptx_inline(self):
+        self.service.result = tpjit_pb2.CompileResult(
+            ok=True, key="b" * 64, output=b"//\n.version 9.0\n")
+        call = self.compile(mode="-ptx")
+        self.assertEqual(call.rc, 0, call.stderr)
+        self.assertEqual(self.service.requests[0].output, tpjit_pb2.PTX)
+        self.assertEqual(call.data(), b"//\n.version 9.0\n")
+
+    def test_compiler_error_status(self):
+        self.service.result = tpjit_pb2.CompileResult(
+            ok=False, exit_code=2, error="nvcc failed",
+            log='kernel.cu(6): error: boom\n\n1 error detected in the '
+                'compilation of "kernel.cu".\n')
+        call = self.compile()
+        self.assertEqual(call.rc, 2)
+        self.assertIsNone(call.output)
+        lines = call.stderr.splitlines()
+        self.assertRegex(lines[0], r"^/\S+/kernel\.cu\(6\): error: boom$")
+        self.assertRegex(lines[2], r'compilation of "/\S+/kernel\.cu"\.$')
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
