@@ -18,6 +18,9 @@
 // recorded with the compile), TPJIT_NVCC_TIMEOUT (seconds for the compile
 // call, default 600), TPJIT_NVCC_CONNECT_TIMEOUT (seconds, default 1),
 // TPJIT_REAL_NVCC, CUDA_HOME, TPJIT_NVCC_DEBUG (say why a call runs locally).
+// A call compiles locally (with the warning) when NVCC_PREPEND_FLAGS,
+// NVCC_APPEND_FLAGS, CPATH, C_INCLUDE_PATH or CPLUS_INCLUDE_PATH is set, or
+// the source includes a quoted header from its own directory.
 #include <limits.h>
 #include <unistd.h>
 
@@ -63,7 +66,10 @@ absl::Duration SecondsFromEnv(const char* name, double fallback) {
 // Why tpjitd cannot stand in for nvcc on this call, or "" when it can.
 std::string LocalReason(const NvccCompileCall& call,
                         const std::string& source) {
-  for (const char* v : {"NVCC_PREPEND_FLAGS", "NVCC_APPEND_FLAGS"}) {
+  // Variables that change what the local nvcc (or its host preprocessor)
+  // does but never reach tpjitd.
+  for (const char* v : {"NVCC_PREPEND_FLAGS", "NVCC_APPEND_FLAGS", "CPATH",
+                        "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH"}) {
     if (!Env(v).empty()) return absl::StrCat(v, " is set");
   }
   const std::string dir = call.source_abs.substr(0, call.source_abs.rfind('/'));

@@ -140,7 +140,8 @@ def deepgemm_compile(cache_dir, code, flags, env, compiler=None,
 
 def nvcc_env(socket_path):
     env = {k: v for k, v in os.environ.items()
-           if k not in ("NVCC_PREPEND_FLAGS", "NVCC_APPEND_FLAGS")}
+           if k not in ("NVCC_PREPEND_FLAGS", "NVCC_APPEND_FLAGS", "CPATH",
+                        "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH")}
     env.update(TPJIT_SOCKET=socket_path, TPJIT_REAL_NVCC=REAL_NVCC,
                TPJIT_GROUP=GROUP)
     return env
@@ -261,20 +262,23 @@ class WrapperTest(unittest.TestCase):
         self.assertEqual(delta.compiles, 1)
 
     # (b) No daemon behind TPJIT_SOCKET: the real nvcc compiles, with one
-    # warning line; also a stale socket file and an option tpjitd refuses.
+    # warning line; also a stale socket file, an option tpjitd refuses and
+    # an environment tpjitd would not see.
     def test_daemon_down_fails_open(self):
         stale = os.path.join(self.root, "stale.sock")
         s = socket.socket(socket.AF_UNIX)
         s.bind(stale)  # bound, never listening: connections are refused
         s.close()
-        cases = [(os.path.join(self.root, "absent.sock"), ""),
-                 (stale, ""),
-                 (self.daemon.socket, " -ccbin /usr/bin/g++")]
-        for i, (sock, extra) in enumerate(cases):
-            with self.subTest(socket=sock, extra=extra):
+        cases = [(os.path.join(self.root, "absent.sock"), "", {}),
+                 (stale, "", {}),
+                 (self.daemon.socket, " -ccbin /usr/bin/g++", {}),
+                 (self.daemon.socket, "", {"CPATH": "/nonexistent"})]
+        for i, (sock, extra, extra_env) in enumerate(cases):
+            with self.subTest(socket=sock, extra=extra, env=extra_env):
+                env = dict(nvcc_env(sock), **extra_env)
                 call = deepgemm_compile(self.cache_dir(),
                                         kernel_source(scale=3 + i),
-                                        self.flags() + extra, nvcc_env(sock))
+                                        self.flags() + extra, env)
                 self.assertEqual(call.rc, 0, call.stderr)
                 lines = call.stderr.splitlines()
                 self.assertEqual(len(lines), 1, call.stderr)
