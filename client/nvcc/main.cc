@@ -31,6 +31,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "client/include/tpjit/client.h"
 #include "client/nvcc/nvcc_args.h"
 #include "client/nvcc/output_file.h"
@@ -58,8 +59,10 @@ absl::Duration SecondsFromEnv(const char* name, double fallback) {
                                  absl::string_view reason) {
   auto real = FindRealNvcc();
   if (!real.ok()) RunRealNvcc(args);  // prints the error, exits 127
+  const std::string line =
+      absl::StrReplaceAll(reason, {{"\n", " "}, {"\r", " "}});
   fprintf(stderr, "tpjit-nvcc: warning: %s; compiling locally with %s\n",
-          std::string(reason).c_str(), real->c_str());
+          line.c_str(), real->c_str());
   ExecRealNvcc(*real, args);
 }
 
@@ -82,6 +85,14 @@ std::string LocalReason(const NvccCompileCall& call,
   return "";
 }
 
+// Ends the process with `status` without tearing gRPC down: the channel
+// (still referenced by the caller) and gRPC's threads end with the process,
+// which saves about 5 ms of a call that took 10. Output is flushed first.
+[[noreturn]] void ExitNow(int status) {
+  fflush(nullptr);
+  _exit(status);
+}
+
 void PrintLog(const NvccCompileCall& call, const std::string& log) {
   if (log.empty()) return;
   const std::string name = call.source.substr(call.source.rfind('/') + 1);
@@ -89,7 +100,8 @@ void PrintLog(const NvccCompileCall& call, const std::string& log) {
   fwrite(text.data(), 1, text.size(), stderr);
 }
 
-int Run(const std::vector<std::string>& args) {
+// Never returns: execs the real nvcc or exits.
+[[noreturn]] void Run(const std::vector<std::string>& args) {
   char cwd[PATH_MAX];
   if (getcwd(cwd, sizeof(cwd)) == nullptr) RunRealNvcc(args);
   auto call = ParseNvccArgs(args, cwd);
@@ -110,11 +122,14 @@ int Run(const std::vector<std::string>& args) {
   options.group = Env("TPJIT_GROUP");
   options.connect_timeout = SecondsFromEnv("TPJIT_NVCC_CONNECT_TIMEOUT", 1);
   options.rpc_timeout = SecondsFromEnv("TPJIT_NVCC_TIMEOUT", 600);
-  RemoteOutcome out = CompileRemotely(*call, *std::move(source), options);
+  auto channel = ConnectToTpjitd(options);
+  if (!channel.ok()) CompileLocally(args, channel.status().message());
+  RemoteOutcome out =
+      CompileRemotely(*channel, *call, *std::move(source), options);
   if (out.kind == RemoteOutcome::kUnavailable) CompileLocally(args, out.reason);
   if (out.kind == RemoteOutcome::kCompileError) {
     PrintLog(*call, out.log);
-    return out.exit_code;
+    ExitNow(out.exit_code);
   }
   // Written before the messages: a failed write compiles locally, and the
   // real nvcc then prints them once.
@@ -122,12 +137,12 @@ int Run(const std::vector<std::string>& args) {
     CompileLocally(args, s.message());
   }
   PrintLog(*call, out.log);
-  return 0;
+  ExitNow(0);
 }
 
 }  // namespace
 }  // namespace tpjit
 
 int main(int argc, char** argv) {
-  return tpjit::Run(std::vector<std::string>(argv + 1, argv + argc));
+  tpjit::Run(std::vector<std::string>(argv + 1, argv + argc));
 }

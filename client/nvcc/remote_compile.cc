@@ -84,40 +84,6 @@ std::chrono::system_clock::time_point DeadlineIn(absl::Duration d) {
 // TPJIT_NVCC_DEBUG is set.
 void NoLog(gpr_log_func_args*) {}
 
-// The channel once READY; UNAVAILABLE as soon as it fails to connect (no
-// daemon behind the socket) or at the deadline.
-absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(
-    const RemoteOptions& options) {
-  if (absl::StartsWith(options.target, "unix:")) {
-    struct stat st;
-    const std::string path = options.target.substr(5);
-    if (stat(path.c_str(), &st) != 0) {
-      return absl::UnavailableError(absl::StrCat("no tpjitd socket at ", path));
-    }
-  }
-  if (getenv("TPJIT_NVCC_DEBUG") == nullptr) gpr_set_log_function(NoLog);
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  args.SetMaxSendMessageSize(kMaxMessageBytes);
-  auto channel = grpc::CreateCustomChannel(
-      options.target, grpc::InsecureChannelCredentials(), args);
-  const auto deadline = DeadlineIn(options.connect_timeout);
-  for (auto state = channel->GetState(true);;) {
-    if (state == GRPC_CHANNEL_READY) return channel;
-    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE ||
-        state == GRPC_CHANNEL_SHUTDOWN) {
-      return absl::UnavailableError(absl::StrCat("tpjitd at ", options.target,
-                                                 " refused the connection"));
-    }
-    if (!channel->WaitForStateChange(state, deadline)) {
-      return absl::UnavailableError(absl::StrCat(
-          "tpjitd at ", options.target, " did not accept a connection within ",
-          absl::FormatDuration(options.connect_timeout)));
-    }
-    state = channel->GetState(false);
-  }
-}
-
 }  // namespace
 
 tpjit::v1::CompileRequest BuildCompileRequest(const NvccCompileCall& call,
@@ -170,15 +136,54 @@ absl::Status CheckOutput(absl::string_view output, NvccMode mode) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::shared_ptr<grpc::Channel>> ConnectToTpjitd(
+    const RemoteOptions& options) {
+  if (absl::StartsWith(options.target, "unix:")) {
+    struct stat st;
+    const std::string path = options.target.substr(5);
+    if (stat(path.c_str(), &st) != 0) {
+      return absl::UnavailableError(absl::StrCat("no tpjitd socket at ", path));
+    }
+  }
+  if (getenv("TPJIT_NVCC_DEBUG") == nullptr) gpr_set_log_function(NoLog);
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  auto channel = grpc::CreateCustomChannel(
+      options.target, grpc::InsecureChannelCredentials(), args);
+  const auto deadline = DeadlineIn(options.connect_timeout);
+  for (auto state = channel->GetState(true);;) {
+    if (state == GRPC_CHANNEL_READY) return channel;
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE ||
+        state == GRPC_CHANNEL_SHUTDOWN) {
+      return absl::UnavailableError(absl::StrCat("tpjitd at ", options.target,
+                                                 " refused the connection"));
+    }
+    if (!channel->WaitForStateChange(state, deadline)) {
+      return absl::UnavailableError(absl::StrCat(
+          "tpjitd at ", options.target, " did not accept a connection within ",
+          absl::FormatDuration(options.connect_timeout)));
+    }
+    state = channel->GetState(false);
+  }
+}
+
 RemoteOutcome CompileRemotely(const NvccCompileCall& call,
                               std::string source_text,
                               const RemoteOptions& options) {
-  auto channel = Connect(options);
+  auto channel = ConnectToTpjitd(options);
   if (!channel.ok()) return Unavailable(channel.status().message());
+  return CompileRemotely(*channel, call, std::move(source_text), options);
+}
+
+RemoteOutcome CompileRemotely(std::shared_ptr<grpc::Channel> channel,
+                              const NvccCompileCall& call,
+                              std::string source_text,
+                              const RemoteOptions& options) {
   ClientOptions client_options;
   client_options.connect_timeout = absl::ZeroDuration();
   client_options.call_timeout = options.rpc_timeout;
-  Client client(tpjit::v1::Tpjit::NewStub(*channel), nullptr, options.target,
+  Client client(tpjit::v1::Tpjit::NewStub(channel), nullptr, options.target,
                 client_options);
   auto response = client.Compile(
       BuildCompileRequest(call, std::move(source_text), options.group),

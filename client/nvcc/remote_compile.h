@@ -7,10 +7,13 @@
 #ifndef TPJIT_CLIENT_NVCC_REMOTE_COMPILE_H_
 #define TPJIT_CLIENT_NVCC_REMOTE_COMPILE_H_
 
+#include <memory>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "client/nvcc/nvcc_args.h"
+#include "grpcpp/channel.h"
 #include "tpjit/v1/tpjit.pb.h"
 
 namespace tpjit {
@@ -54,9 +57,22 @@ RemoteOutcome InterpretResponse(const tpjit::v1::CompileResponse& response);
 // text, never ELF (a daemon that ignores the output kind returns a cubin).
 absl::Status CheckOutput(absl::string_view output, NvccMode mode);
 
-// Connects to tpjitd, sends the request, fetches the output by key when the
-// reply does not hold it, checks it. Blocks up to connect_timeout plus
-// rpc_timeout (plus a Fetch).
+// A channel to options.target once it is READY. UNAVAILABLE at once when no
+// socket file exists or the connection is refused (no daemon behind a stale
+// socket), and after connect_timeout when it is not accepted (a hung
+// daemon). gRPC's own log lines are silenced unless TPJIT_NVCC_DEBUG is set.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> ConnectToTpjitd(
+    const RemoteOptions& options);
+
+// Sends the request on `channel`, fetches the output by key when the reply
+// does not hold it, checks it. Blocks up to rpc_timeout (plus a Fetch).
+RemoteOutcome CompileRemotely(std::shared_ptr<grpc::Channel> channel,
+                              const NvccCompileCall& call,
+                              std::string source_text,
+                              const RemoteOptions& options);
+
+// ConnectToTpjitd, then CompileRemotely on that channel (kUnavailable when
+// it cannot connect).
 RemoteOutcome CompileRemotely(const NvccCompileCall& call,
                               std::string source_text,
                               const RemoteOptions& options);

@@ -20,6 +20,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -191,6 +192,9 @@ class Daemon:
             return f.read()[-4000:]
 
     def stop(self):
+        if self.proc.poll() is not None:  # died during the tests: say how
+            print(f"\ntpjitd exited with status {self.proc.returncode}:\n"
+                  + self.log(), file=sys.stderr)
         self._channel.close()
         self.proc.terminate()
         self.proc.wait(timeout=60)
