@@ -21,6 +21,7 @@ namespace {
 
 constexpr size_t kMaxReasonBytes = 400;
 constexpr int kMaxMessageBytes = 512 << 20;
+constexpr absl::string_view kElfMagic = "\177ELF";
 
 RemoteOutcome Unavailable(absl::string_view reason) {
   RemoteOutcome out;
@@ -123,9 +124,7 @@ RemoteOutcome InterpretResponse(const tpjit::v1::CompileResponse& response) {
 }
 
 absl::Status CheckOutput(absl::string_view output, NvccMode mode) {
-  const bool elf = absl::StartsWith(output,
-                                    "\x7f"
-                                    "ELF");
+  const bool elf = absl::StartsWith(output, kElfMagic);
   if (mode == NvccMode::kCubin && !elf) {
     return absl::DataLossError("tpjitd's output is not a cubin (ELF)");
   }

@@ -142,16 +142,11 @@ TEST(QuotedIncludes, FindsQuotedNamesOnly) {
 }
 
 TEST(CheckOutput, CubinIsElfAndPtxIsNot) {
-  EXPECT_TRUE(CheckOutput("\x7f"
-                          "ELF....",
-                          NvccMode::kCubin)
-                  .ok());
+  constexpr char kElf[] = "\177ELF....";
+  EXPECT_TRUE(CheckOutput(kElf, NvccMode::kCubin).ok());
   EXPECT_FALSE(CheckOutput("//\n.version 9.0", NvccMode::kCubin).ok());
   EXPECT_TRUE(CheckOutput("//\n.version 9.0", NvccMode::kPtx).ok());
-  EXPECT_FALSE(CheckOutput("\x7f"
-                           "ELF....",
-                           NvccMode::kPtx)
-                   .ok());
+  EXPECT_FALSE(CheckOutput(kElf, NvccMode::kPtx).ok());
   EXPECT_FALSE(CheckOutput("", NvccMode::kPtx).ok());
 }
 

@@ -28,9 +28,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr char kCubin[] =
-    "\x7f"
-    "ELF cubin bytes";
+constexpr char kCubin[] = "\177ELF cubin bytes";
 
 // Answers Compile with `reply` (recording the request) and Fetch with
 // `fetched` under any key.
