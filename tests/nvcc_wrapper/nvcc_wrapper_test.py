@@ -1,0 +1,518 @@
+#!/usr/bin/env python3
+"""tpjit-nvcc end to end: a real tpjitd, the real nvcc, and a caller that
+runs the wrapper exactly as DeepGEMM does (csrc/jit/compiler.hpp):
+
+    cd <cache>/tmp && <nvcc> <cache>/tmp/<uuid>/kernel.cu -cubin
+        -o <cache>/tmp/<uuid>/kernel.cubin <flags>
+
+through a shell, then renames <cache>/tmp/<uuid> to
+<cache>/cache/kernel.<name>.<hash> (a rename that loses a race removes its
+temp dir). Sources are tiny templated kernels over a header tree in an
+include directory. No GPU is needed (the daemon runs with --gpus 0).
+
+Environment: TPJIT_NVCC (the wrapper), TPJITD (the daemon), PYTHONPATH with
+the tpjit package's generated stubs, REAL_NVCC (default
+/usr/local/cuda/bin/nvcc; the suite is skipped without it).
+"""
+import concurrent.futures
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+
+import grpc
+
+from tpjit.v1 import tpjit_pb2, tpjit_pb2_grpc
+
+WRAPPER = os.environ.get("TPJIT_NVCC", "")
+TPJITD = os.environ.get("TPJITD", "")
+REAL_NVCC = os.environ.get("REAL_NVCC", "/usr/local/cuda/bin/nvcc")
+COMPILE_TIMEOUT = 600  # nvcc on a loaded CI machine
+GROUP = "ci-nvcc-wrapper"
+
+TEST_FLAGS = "-std=c++17 -O3 --expt-relaxed-constexpr -arch=sm_90a"
+# DeepGEMM's own flag set for sm_90a (NVCC 13), with -I<include> inserted
+# where DeepGEMM puts it.
+DEEPGEMM_FLAGS = (
+    "-std=c++20 --diag-suppress=39,161,174,177,186,940 "
+    "--ptxas-options=--register-usage-level=10 -I{include} "
+    "--gpu-architecture=sm_90a "
+    "--compiler-options=-fPIC,-O3,-fconcepts,-Wno-deprecated-declarations,"
+    "-Wno-abi -O3 --expt-relaxed-constexpr --expt-extended-lambda")
+
+TILE_CUH = """#pragma once
+namespace tk {
+template <int kScale>
+struct Scale {
+  __device__ static float apply(float x) { return x * kScale; }
+};
+}  // namespace tk
+"""
+
+SCALE_CUH = """#pragma once
+#include <tk/tile.cuh>
+namespace tk {
+template <int kScale, int kBlock>
+__global__ void __launch_bounds__(kBlock) scale_kernel(float* x, int n) {
+  const int i = blockIdx.x * kBlock + threadIdx.x;
+  if (i < n) x[i] = Scale<kScale>::apply(x[i]);
+}
+}  // namespace tk
+"""
+
+
+def kernel_source(scale, block=128, body=""):
+    """A DeepGEMM-style generated source: one template instantiation."""
+    return f"""#include <tk/kernels/scale.cuh>
+
+using namespace tk;
+
+void* instantiate_kernel() {{
+  auto ptr = reinterpret_cast<void*>(&scale_kernel<{scale}, {block}>);{body}
+  return ptr;
+}}
+"""
+
+
+def write_include_tree(root):
+    """<root>/include/tk/{tile.cuh,kernels/scale.cuh}; returns the include
+    directory."""
+    include = os.path.join(root, "include")
+    os.makedirs(os.path.join(include, "tk", "kernels"))
+    with open(os.path.join(include, "tk", "tile.cuh"), "w") as f:
+        f.write(TILE_CUH)
+    with open(os.path.join(include, "tk", "kernels", "scale.cuh"), "w") as f:
+        f.write(SCALE_CUH)
+    return include
+
+
+class Call:
+    """One DeepGEMM-style compile: rc, stdout, stderr (text), and the final
+    output path once renamed into the cache (None on failure)."""
+
+    def __init__(self, rc, stdout, stderr, output):
+        self.rc, self.stdout, self.stderr, self.output = (rc, stdout, stderr,
+                                                          output)
+
+    def warnings(self):
+        return [l for l in self.stderr.splitlines()
+                if l.startswith("tpjit-nvcc: warning:")]
+
+    def data(self):
+        with open(self.output, "rb") as f:
+            return f.read()
+
+
+def deepgemm_compile(cache_dir, code, flags, env, compiler=None,
+                     mode="-cubin", tmp=None):
+    """Runs `compiler` (the wrapper) the way DeepGEMM runs nvcc. `tmp`: use
+    this <uuid> temp dir (it must hold kernel.cu) instead of a new one."""
+    compiler = compiler or WRAPPER
+    tmp_root = os.path.join(cache_dir, "tmp")
+    os.makedirs(tmp_root, exist_ok=True)
+    if tmp is None:
+        tmp = os.path.join(tmp_root, uuid.uuid4().hex)
+        os.makedirs(tmp)
+        with open(os.path.join(tmp, "kernel.cu"), "w") as f:
+            f.write(code)
+    out_name = "kernel.cubin" if mode == "-cubin" else "kernel.ptx"
+    command = (f"cd {tmp_root} && {compiler} {tmp}/kernel.cu {mode} "
+               f"-o {tmp}/{out_name} {flags}")
+    p = subprocess.run(command, shell=True, env=env, capture_output=True,
+                       timeout=COMPILE_TIMEOUT)
+    output = None
+    if p.returncode == 0:
+        digest = hashlib.sha256(f"{flags}$${code}".encode()).hexdigest()[:32]
+        final = os.path.join(cache_dir, "cache", f"kernel.scale.{digest}")
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another rank won the race: DeepGEMM drops its copy
+            shutil.rmtree(tmp)
+        output = os.path.join(final, out_name)
+    return Call(p.returncode, p.stdout.decode(), p.stderr.decode(), output)
+
+
+def nvcc_env(socket_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NVCC_PREPEND_FLAGS", "NVCC_APPEND_FLAGS", "CPATH",
+                        "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH")}
+    env.update(TPJIT_SOCKET=socket_path, TPJIT_REAL_NVCC=REAL_NVCC,
+               TPJIT_GROUP=GROUP)
+    return env
+
+
+class Daemon:
+    """tpjitd on a temp socket with the include allowlist `allow`, no GPU."""
+
+    def __init__(self, root, allow):
+        self.socket = os.path.join(root, "tpjitd.sock")
+        self.log_path = os.path.join(root, "tpjitd.log")
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [TPJITD, "--socket", self.socket, "--cache-dir",
+             os.path.join(root, "daemon-cache"), "--gpus", "0", "--slots",
+             "1", "--procs", "2", "--include-allowlist", allow, "--nvcc",
+             REAL_NVCC],
+            stdout=self._log, stderr=subprocess.STDOUT)
+        self._channel = grpc.insecure_channel("unix:" + self.socket)
+        self.stub = tpjit_pb2_grpc.TpjitStub(self._channel)
+        self._wait_serving(timeout=120)
+
+    def _wait_serving(self, timeout):
+        """Until the health service reports tpjit.v1.Tpjit SERVING, watched
+        as a stream (no polling); RuntimeError with the daemon's log when it
+        does not within `timeout` s or exits."""
+        watch = self._channel.unary_stream(
+            "/grpc.health.v1.Health/Watch",
+            request_serializer=lambda service: (
+                b"\x0a" + bytes([len(service)]) + service.encode()),
+            response_deserializer=lambda data: data)
+        try:
+            for status in watch("tpjit.v1.Tpjit", timeout=timeout,
+                                wait_for_ready=True):
+                if status == b"\x08\x01":  # status: SERVING
+                    return
+        except grpc.RpcError as e:
+            raise RuntimeError(f"tpjitd did not become ready ({e.code()}): "
+                               + self.log()) from None
+
+    def stats(self):
+        return self.stub.Stats(tpjit_pb2.StatsRequest(), timeout=30,
+                               wait_for_ready=True)
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()[-4000:]
+
+    def stop(self):
+        if self.proc.poll() is not None:  # died during the tests: say how
+            print(f"\ntpjitd exited with status {self.proc.returncode}:\n"
+                  + self.log(), file=sys.stderr)
+        self._channel.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+        self._log.close()
+
+
+class Delta:
+    """Stats counters since construction."""
+
+    def __init__(self, daemon):
+        self._daemon = daemon
+        self._before = daemon.stats()
+
+    def __getattr__(self, name):
+        return (getattr(self._daemon.stats(), name) -
+                getattr(self._before, name))
+
+
+def missing_prerequisite():
+    for what, path in (("TPJIT_NVCC", WRAPPER), ("TPJITD", TPJITD),
+                       ("REAL_NVCC", REAL_NVCC)):
+        if not path or not os.access(path, os.X_OK):
+            return f"{what} ({path or 'unset'}) is not an executable"
+    return None
+
+
+@unittest.skipIf(missing_prerequisite(), missing_prerequisite())
+class WrapperTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="tpjit-nvcc-test-")
+        cls.include = write_include_tree(os.path.join(cls.root, "dg1"))
+        cls.daemon = Daemon(cls.root, allow=cls.root)
+        cls.env = nvcc_env(cls.daemon.socket)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+        shutil.rmtree(cls.root)
+
+    def cache_dir(self):
+        return tempfile.mkdtemp(prefix="dg-cache-", dir=self.root)
+
+    def flags(self, include=None):
+        return f"{TEST_FLAGS} -I{include or self.include}"
+
+    def assertServed(self, call):
+        """Compiled by tpjitd: status 0, no fail-open warning, an output."""
+        self.assertEqual(call.rc, 0, call.stderr + self.daemon.log())
+        self.assertEqual(call.warnings(), [], self.daemon.log())
+        self.assertIsNotNone(call.output)
+
+    def assertCubin(self, call):
+        self.assertTrue(call.data().startswith(b"\x7fELF"))
+        self.assertIn(b"scale_kernel", call.data())
+
+    # (a) Eight ranks ask for one kernel at once: one nvcc compile.
+    def test_concurrent_callers_compile_once(self):
+        code = kernel_source(scale=2)
+        cache = self.cache_dir()  # ranks of a node share DeepGEMM's cache
+        delta = Delta(self.daemon)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            calls = list(pool.map(
+                lambda _: deepgemm_compile(cache, code, self.flags(),
+                                           self.env), range(8)))
+        for call in calls:
+            self.assertServed(call)
+            self.assertCubin(call)
+        self.assertEqual(delta.compiles, 1)
+
+    # (b) No daemon behind TPJIT_SOCKET: the real nvcc compiles, with one
+    # warning line; also a stale socket file, an option tpjitd refuses and
+    # an environment tpjitd would not see.
+    def test_daemon_down_fails_open(self):
+        stale = os.path.join(self.root, "stale.sock")
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(stale)  # bound, never listening: connections are refused
+        s.close()
+        cases = [(os.path.join(self.root, "absent.sock"), "", {}),
+                 (stale, "", {}),
+                 (self.daemon.socket, " -ccbin /usr/bin/g++", {}),
+                 (self.daemon.socket, "", {"CPATH": "/nonexistent"})]
+        for i, (sock, extra, extra_env) in enumerate(cases):
+            with self.subTest(socket=sock, extra=extra, env=extra_env):
+                env = dict(nvcc_env(sock), **extra_env)
+                call = deepgemm_compile(self.cache_dir(),
+                                        kernel_source(scale=3 + i),
+                                        self.flags() + extra, env)
+                self.assertEqual(call.rc, 0, call.stderr)
+                lines = call.stderr.splitlines()
+                self.assertEqual(len(lines), 1, call.stderr)
+                self.assertRegex(lines[0],
+                                 r"^tpjit-nvcc: warning: .+; compiling "
+                                 r"locally with " + REAL_NVCC + "$")
+                self.assertCubin(call)
+
+    # (c) A compile error: nvcc's messages, as nvcc prints them, and its
+    # exit status; no output file.
+    def test_compile_error_passes_through(self):
+        cases = {
+            "undefined": kernel_source(scale=4, body="\n  undefined_name++;"),
+            "missing_header": "#include <tk/missing.cuh>\n" + kernel_source(5),
+            "bad_template": kernel_source(scale="float"),
+        }
+        for what, code in cases.items():
+            with self.subTest(what=what):
+                cache = self.cache_dir()
+                real = deepgemm_compile(cache, code, self.flags(), self.env,
+                                        compiler=REAL_NVCC)
+                self.assertNotEqual(real.rc, 0)
+                tmps = os.listdir(os.path.join(cache, "tmp"))
+                call = deepgemm_compile(
+                    cache, code, self.flags(), self.env,
+                    tmp=os.path.join(cache, "tmp", tmps[0]))
+                self.assertEqual(call.warnings(), [])
+                self.assertEqual(call.rc, real.rc)
+                self.assertEqual(call.stderr, real.stderr)
+                self.assertEqual(call.stdout, real.stdout)
+                self.assertFalse(os.path.exists(
+                    os.path.join(cache, "tmp", tmps[0], "kernel.cubin")))
+
+    # (d) The include tree copied and moved elsewhere (a second install):
+    # the same kernel is a cache hit, not a compile.
+    def test_moved_include_tree_hits(self):
+        code = kernel_source(scale=6)
+        first = deepgemm_compile(self.cache_dir(), code, self.flags(),
+                                 self.env)
+        self.assertServed(first)
+        copy = os.path.join(self.root, "dg2")
+        shutil.copytree(os.path.dirname(self.include), copy)
+        moved = os.path.join(self.root, "dg3")
+        for root in (copy, moved):
+            if root == moved:
+                os.rename(copy, moved)
+            with self.subTest(include=root):
+                delta = Delta(self.daemon)
+                call = deepgemm_compile(self.cache_dir(), code,
+                                        self.flags(os.path.join(root,
+                                                                "include")),
+                                        self.env)
+                self.assertServed(call)
+                self.assertEqual(call.data(), first.data())
+                self.assertEqual(delta.compiles, 0)
+                self.assertEqual(delta.cache_hits, 1)
+
+    # (e) --version (DeepGEMM reads "release X.Y" from it) and other calls
+    # tpjitd does not serve print exactly what the real nvcc prints.
+    def test_version_and_other_calls_are_the_real_nvcc(self):
+        for args in (["--version"], ["-V"]):
+            with self.subTest(args=args):
+                ours = subprocess.run([WRAPPER] + args, env=self.env,
+                                      capture_output=True, timeout=120)
+                real = subprocess.run([REAL_NVCC] + args, env=self.env,
+                                      capture_output=True, timeout=120)
+                self.assertEqual(ours.returncode, real.returncode)
+                self.assertEqual(ours.stdout, real.stdout)
+                self.assertEqual(ours.stderr, real.stderr)
+                self.assertIn(b"release ", ours.stdout)
+        src = os.path.join(self.root, "pre.cu")
+        with open(src, "w") as f:
+            f.write(kernel_source(scale=7))
+        args = [src, "-E", f"-I{self.include}", "-arch=sm_90a"]
+        ours = subprocess.run([WRAPPER] + args, env=self.env,
+                              capture_output=True, timeout=COMPILE_TIMEOUT)
+        real = subprocess.run([REAL_NVCC] + args, env=self.env,
+                              capture_output=True, timeout=COMPILE_TIMEOUT)
+        self.assertEqual(ours.returncode, 0, ours.stderr)
+        self.assertEqual(ours.stdout, real.stdout)
+        self.assertEqual(ours.stderr, b"")
+
+    # (f) -ptx after -cubin for one kernel (DeepGEMM with DG_JIT_DUMP_PTX):
+    # PTX text, compiled by tpjitd, not the cubin.
+    def test_ptx_mode(self):
+        code = kernel_source(scale=8)
+        cache = self.cache_dir()
+        cubin = deepgemm_compile(cache, code, self.flags(), self.env)
+        self.assertServed(cubin)
+        delta = Delta(self.daemon)
+        ptx = deepgemm_compile(self.cache_dir(), code, self.flags(), self.env,
+                               mode="-ptx")
+        self.assertServed(ptx)
+        text = ptx.data()
+        self.assertFalse(text.startswith(b"\x7fELF"))
+        self.assertIn(b".entry", text)
+        self.assertIn(b"scale_kernel", text)
+        self.assertEqual(delta.compiles, 1)
+
+    # DeepGEMM's exact flag set passes tpjitd's option allow-list, and a
+    # second call is a hit.
+    def test_deepgemm_flags_are_served(self):
+        code = kernel_source(scale=9)
+        flags = DEEPGEMM_FLAGS.format(include=self.include)
+        delta = Delta(self.daemon)
+        call = deepgemm_compile(self.cache_dir(), code, flags, self.env)
+        self.assertServed(call)
+        self.assertCubin(call)
+        again = deepgemm_compile(self.cache_dir(), code, flags, self.env)
+        self.assertServed(again)
+        self.assertEqual(again.data(), call.data())
+        self.assertEqual(delta.compiles, 1)
+        self.assertEqual(delta.cache_hits, 1)
+
+    # Split option forms (-arch X, -I X, -std X) and a relative source.
+    def test_split_forms_and_relative_paths(self):
+        cache = self.cache_dir()
+        tmp = os.path.join(cache, "tmp", "u1")
+        os.makedirs(tmp)
+        with open(os.path.join(tmp, "kernel.cu"), "w") as f:
+            f.write(kernel_source(scale=10))
+        rel_include = os.path.relpath(self.include, tmp)
+        command = (f"cd {tmp} && {WRAPPER} kernel.cu -cubin -o out.cubin "
+                   f"-std c++17 -O3 -arch sm_90a -I {rel_include}")
+        p = subprocess.run(command, shell=True, env=self.env,
+                           capture_output=True, timeout=COMPILE_TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr, b"")
+        with open(os.path.join(tmp, "out.cubin"), "rb") as f:
+            self.assertTrue(f.read().startswith(b"\x7fELF"))
+
+    # Not a test of a limit: the end-to-end time of a cache hit, wrapper
+    # start included, printed for the record (target <= 20 ms).
+    def test_report_hit_latency(self):
+        code = kernel_source(scale=11)
+        first = deepgemm_compile(self.cache_dir(), code, self.flags(),
+                                 self.env)
+        self.assertServed(first)
+        times = []
+        for _ in range(10):
+            start = time.monotonic()
+            call = deepgemm_compile(self.cache_dir(), code, self.flags(),
+                                    self.env)
+            times.append(time.monotonic() - start)
+            self.assertServed(call)
+        times.sort()
+        print(f"\ncache hit, end to end through a shell: median "
+              f"{1000 * times[5]:.1f} ms, min {1000 * times[0]:.1f} ms")
+
+
+class ScriptedTpjit(tpjit_pb2_grpc.TpjitServicer):
+    """A daemon that answers Compile with `self.result` (a CompileResult),
+    the output inline: the reply contract of tpjitd's NVCC back end, checked
+    here without it."""
+
+    def __init__(self):
+        self.result = None
+        self.requests = []
+
+    def Compile(self, request, context):
+        self.requests.append(request)
+        return tpjit_pb2.CompileResponse(results=[self.result])
+
+
+@unittest.skipIf(not WRAPPER or not os.access(WRAPPER, os.X_OK),
+                 "TPJIT_NVCC is not an executable")
+class ReplyContractTest(unittest.TestCase):
+    """The wrapper binary against a scripted daemon: the output file comes
+    from the inline output, messages name the source as given, the exit
+    status is the compiler's. No nvcc runs."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="tpjit-nvcc-contract-")
+        self.service = ScriptedTpjit()
+        self.server = grpc.server(concurrent.futures.ThreadPoolExecutor(2))
+        tpjit_pb2_grpc.add_TpjitServicer_to_server(self.service, self.server)
+        self.socket = os.path.join(self.root, "tpjitd.sock")
+        self.server.add_insecure_port("unix:" + self.socket)
+        self.server.start()
+        self.env = nvcc_env(self.socket)
+        self.env["TPJIT_REAL_NVCC"] = "/bin/false"  # must never run
+
+    def tearDown(self):
+        self.server.stop(None)
+        shutil.rmtree(self.root)
+
+    def compile(self, mode="-cubin"):
+        return deepgemm_compile(os.path.join(self.root, "dg"),
+                                kernel_source(scale=1),
+                                "-std=c++20 -arch=sm_90a -I/opt/dg/include",
+                                self.env, mode=mode)
+
+    def test_inline_output_and_warnings(self):
+        self.service.result = tpjit_pb2.CompileResult(
+            ok=True, key="a" * 64, output=b"\x7fELF inline",
+            log='kernel.cu(3): warning #1-D: w\n')
+        call = self.compile()
+        self.assertEqual(call.rc, 0, call.stderr)
+        self.assertEqual(call.data(), b"\x7fELF inline")
+        src = self.service.requests[0]
+        self.assertEqual(src.sources[0].name, "kernel.cu")
+        self.assertEqual(src.group, GROUP)
+        self.assertTrue(src.return_output)
+        self.assertRegex(call.stderr,
+                         r"^/\S+/tmp/[0-9a-f]+/kernel\.cu\(3\): warning #1-D")
+        self.assertEqual(len(call.stderr.splitlines()), 1)
+        tmp = os.path.dirname(call.output)
+        self.assertEqual(sorted(os.listdir(tmp)),
+                         ["kernel.cu", "kernel.cubin"])  # no temp left
+
+    def test_ptx_inline(self):
+        self.service.result = tpjit_pb2.CompileResult(
+            ok=True, key="b" * 64, output=b"//\n.version 9.0\n")
+        call = self.compile(mode="-ptx")
+        self.assertEqual(call.rc, 0, call.stderr)
+        self.assertEqual(self.service.requests[0].output, tpjit_pb2.PTX)
+        self.assertEqual(call.data(), b"//\n.version 9.0\n")
+
+    def test_compiler_error_status(self):
+        self.service.result = tpjit_pb2.CompileResult(
+            ok=False, exit_code=2, error="nvcc failed",
+            log='kernel.cu(6): error: boom\n\n1 error detected in the '
+                'compilation of "kernel.cu".\n')
+        call = self.compile()
+        self.assertEqual(call.rc, 2)
+        self.assertIsNone(call.output)
+        lines = call.stderr.splitlines()
+        self.assertRegex(lines[0], r"^/\S+/kernel\.cu\(6\): error: boom$")
+        self.assertRegex(lines[2], r'compilation of "/\S+/kernel\.cu"\.$')
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
