@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -20,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "daemon/nvcc.h"
 #include "src/common/digest.h"
+#include "src/common/status_macros.h"
 #include "src/compile/compile_options.h"
 #include "src/compile/nvcc_deps.h"
 
@@ -121,12 +123,38 @@ bool UnderAny(const std::string& resolved,
   return false;
 }
 
+// FAILED_PRECONDITION when the sandbox user (neither owner nor group) cannot
+// reach and list `dir`: nvcc would fail on it, and the client had better
+// compile itself than get a compile error tpjit caused.
+absl::Status CheckSandboxCanRead(const std::string& dir, int uid) {
+  std::string path = dir;
+  while (!path.empty()) {
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) break;
+    const mode_t need = path == dir ? (S_IROTH | S_IXOTH) : S_IXOTH;
+    if (static_cast<int>(st.st_uid) != uid && (st.st_mode & need) != need) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "include_dirs: \"", dir,
+          "\" cannot be read by the compile sandbox's user (uid ", uid,
+          "): \"", path,
+          "\" is not world-readable; make it so, or run tpjitd with "
+          "--sandbox-user=-"));
+    }
+    const size_t slash = path.rfind('/');
+    path = slash == 0 || slash == std::string::npos ? "" : path.substr(0, slash);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<std::string>> ResolveIncludeDirs(
     const CompileRequest& request, const DaemonConfig& config) {
   std::vector<std::string> dirs;
   for (const std::string& dir : request.include_dirs()) {
     auto resolved = ResolveAllowedInclude(dir, config.include_allowlist);
     if (!resolved.ok()) return resolved.status();
+    if (IsNvcc(request) && config.sandbox_uid >= 0 && geteuid() == 0) {
+      TPJIT_RETURN_IF_ERROR(CheckSandboxCanRead(*resolved, config.sandbox_uid));
+    }
     if (std::find(dirs.begin(), dirs.end(), *resolved) == dirs.end()) {
       dirs.push_back(*resolved);
     }

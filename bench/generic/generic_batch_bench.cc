@@ -42,10 +42,14 @@ int Run(int n, const std::string& nvcc) {
 
   absl::Time start = absl::Now();
   for (int i = 0; i < n; ++i) {
-    tpjit::NvccInput in{nvcc,      absl::StrCat("k", i, ".cu"),
-                        Kernel(i), "sm_90a",
-                        options,   {include},
-                        300};
+    tpjit::NvccInput in;
+    in.nvcc = nvcc;
+    in.source_name = absl::StrCat("k", i, ".cu");
+    in.source = Kernel(i);
+    in.arch = "sm_90a";
+    in.options = options;
+    in.include_dirs = {include};
+    in.timeout_seconds = 300;
     auto out = tpjit::NvccCompile(in);
     if (!out.ok()) {
       std::cerr << "nvcc failed: " << out.status() << "\n";

@@ -172,6 +172,8 @@ std::string FilterCompilerLog(absl::string_view log,
                               const DependencyRoots& roots) {
   std::string out;
   bool dropping = false;
+  if (absl::ConsumeSuffix(&log, "\n") && log.empty()) return "";
+  if (log.empty()) return "";
   for (absl::string_view line : absl::StrSplit(log, '\n')) {
     absl::string_view file = MessageFile(line);
     if (!file.empty()) {

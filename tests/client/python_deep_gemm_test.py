@@ -18,12 +18,14 @@ import tempfile
 import textwrap
 import time
 import unittest
+from unittest import mock
 import warnings
 import zipfile
 
 import grpc
 
 from tpjit import deep_gemm as tdg
+from tpjit.deep_gemm import env as tdg_env
 from tpjit.deep_gemm import plan
 from tpjit.v1 import barrier_pb2, barrier_pb2_grpc
 
@@ -72,6 +74,10 @@ class EnableTest(EnvTestCase):
         self.assertTrue(tdg.enabled())
 
     def test_wrapper_from_env_then_path(self):
+        # A build tree with tpjit-nvcc carries it beside the package; that
+        # copy comes before PATH, so leave it out here.
+        self.enterContext(mock.patch.object(tdg_env, "packaged_wrapper",
+                                            lambda: None))
         path = self.fake_wrapper("env")
         os.environ["TPJIT_NVCC_WRAPPER"] = path
         self.assertEqual(tdg.enable(), path)
@@ -89,6 +95,8 @@ class EnableTest(EnvTestCase):
         self.assertNotIn("DG_JIT_NVCC_COMPILER", os.environ)
 
     def test_no_wrapper_warns_and_keeps_nvcc(self):
+        self.enterContext(mock.patch.object(tdg_env, "packaged_wrapper",
+                                            lambda: None))
         os.environ["PATH"] = self.dir
         with self.assertWarns(RuntimeWarning):
             self.assertIsNone(tdg.enable())

@@ -399,6 +399,9 @@ TEST(NvccDepsTest, LabelsAndLogFilter) {
   EXPECT_THAT(filtered, HasSubstr("p[0] = x;"));
   EXPECT_THAT(filtered, HasSubstr("a.cuh(2): warning"));
   EXPECT_THAT(filtered, HasSubstr("2 errors detected"));
+  EXPECT_EQ(FilterCompilerLog("", "k.cu", "/t", roots), "");
+  EXPECT_EQ(FilterCompilerLog("k.cu(1): warning: w\n", "k.cu", "/t", roots),
+            "k.cu(1): warning: w\n");
 }
 
 // Alive and not a zombie (a killed orphan may wait a while for its reaper).

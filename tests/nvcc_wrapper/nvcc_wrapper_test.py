@@ -226,6 +226,9 @@ class WrapperTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.root = tempfile.mkdtemp(prefix="tpjit-nvcc-test-")
+        # tpjitd as root compiles as an unprivileged user: the include tree
+        # must be world-readable, as an installed library's is.
+        os.chmod(cls.root, 0o755)
         cls.include = write_include_tree(os.path.join(cls.root, "dg1"))
         cls.daemon = Daemon(cls.root, allow=cls.root)
         cls.env = nvcc_env(cls.daemon.socket)
@@ -290,6 +293,21 @@ class WrapperTest(unittest.TestCase):
                                  r"^tpjit-nvcc: warning: .+; compiling "
                                  r"locally with " + REAL_NVCC + "$")
                 self.assertCubin(call)
+
+    # An include tree the compile sandbox's user cannot read: tpjitd refuses
+    # it up front and the wrapper compiles locally (never a compile error
+    # caused by tpjit).
+    @unittest.skipIf(os.geteuid() != 0, "tpjitd sandboxes only as root")
+    def test_private_include_tree_fails_open(self):
+        private = os.path.join(self.root, "private")
+        include = write_include_tree(private)
+        os.chmod(private, 0o700)
+        call = deepgemm_compile(self.cache_dir(), kernel_source(scale=11),
+                                self.flags(include), self.env)
+        self.assertEqual(call.rc, 0, call.stderr)
+        self.assertEqual(len(call.warnings()), 1, call.stderr)
+        self.assertIn("sandbox", call.stderr)
+        self.assertCubin(call)
 
     # (c) A compile error: nvcc's messages, as nvcc prints them, and its
     # exit status; no output file.

@@ -25,6 +25,15 @@ class NvrtcModeWarning(UserWarning):
     """DeepGEMM's NVRTC mode compiles in-process and bypasses tpjit-nvcc."""
 
 
+def packaged_wrapper():
+    """tpjit/bin/tpjit-nvcc next to this package, or None."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    beside = os.path.join(package, "bin", WRAPPER_NAME)
+    if os.path.isfile(beside) and os.access(beside, os.X_OK):
+        return beside
+    return None
+
+
 def find_wrapper(nvcc_wrapper=None):
     """The tpjit-nvcc to use: `nvcc_wrapper` when given, else
     $TPJIT_NVCC_WRAPPER, else tpjit/bin/tpjit-nvcc next to this package (a
@@ -38,9 +47,8 @@ def find_wrapper(nvcc_wrapper=None):
                 raise FileNotFoundError(
                     "tpjit-nvcc wrapper %s is not an executable file" % path)
             return path
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    beside = os.path.join(package, "bin", WRAPPER_NAME)
-    if os.path.isfile(beside) and os.access(beside, os.X_OK):
+    beside = packaged_wrapper()
+    if beside:
         return beside
     found = shutil.which(WRAPPER_NAME)
     return os.path.abspath(found) if found else None
