@@ -20,6 +20,7 @@
 #include "daemon/counters.h"
 #include "daemon/cubin_store.h"
 #include "daemon/job.h"
+#include "daemon/recipes.h"
 #include "daemon/scheduler.h"
 #include "daemon/slot.h"
 #include "tpjit/v1/tpjit.pb.h"
@@ -67,10 +68,16 @@ class Daemon {
   DaemonCounters& counters() { return counters_; }
   std::vector<int> WorkerPids();
   int gpus() const { return gpus_; }
+  // The group recipes (RecipeService); nullptr when the cache directory
+  // holds none and cannot hold any.
+  Recipes* recipes() { return recipes_.get(); }
 
  private:
   Daemon(DaemonConfig config, DaemonDeps deps);
   absl::Status SelfTest();
+  // Opens the recipes of the cache directory; logs and leaves them off when
+  // that fails (the cache is best-effort).
+  void OpenRecipes();
 
   DaemonConfig config_;
   DaemonDeps deps_;
@@ -87,6 +94,8 @@ class Daemon {
   std::map<std::string, std::shared_ptr<Job>> spec_jobs_ ABSL_GUARDED_BY(mu_);
   bool self_test_ok_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  // Last: destroyed first, while the scheduler its prefetches use exists.
+  std::unique_ptr<Recipes> recipes_;
 };
 
 }  // namespace tpjit

@@ -191,8 +191,6 @@ absl::StatusOr<std::unique_ptr<RecipeBook>> RecipeBook::Open(
     std::string cache_dir, RecipeBookOptions options) {
   std::unique_ptr<RecipeBook> book(
       new RecipeBook(std::move(cache_dir), std::move(options)));
-  TPJIT_RETURN_IF_ERROR(book->options_.fs->CreateDirs(book->objects_.dir));
-  TPJIT_RETURN_IF_ERROR(book->options_.fs->CreateDirs(book->groups_.dir));
   TPJIT_RETURN_IF_ERROR(book->Scan());
   return book;
 }
@@ -222,8 +220,10 @@ absl::StatusOr<std::optional<RecipeBook::Group>> RecipeBook::ReadIndex(
 }
 
 absl::Status RecipeBook::Scan() {
-  TPJIT_ASSIGN_OR_RETURN(std::vector<std::string> names,
-                         options_.fs->ListDir(groups_.dir));
+  absl::StatusOr<std::vector<std::string>> listed =
+      options_.fs->ListDir(groups_.dir);
+  if (absl::IsNotFound(listed.status())) return absl::OkStatus();
+  TPJIT_ASSIGN_OR_RETURN(std::vector<std::string> names, std::move(listed));
   absl::MutexLock lock(&mu_);
   for (const std::string& name : names) {
     if (IsTempName(name)) continue;
@@ -242,11 +242,13 @@ absl::Status RecipeBook::WriteObject(const std::string& digest,
   const std::string path = ObjectPath(digest);
   absl::StatusOr<std::string> old = options_.fs->ReadFile(path);
   if (old.ok() && DecodeObjectFile(*old, digest).ok()) return absl::OkStatus();
+  TPJIT_RETURN_IF_ERROR(options_.fs->CreateDirs(objects_.dir));
   return WriteFileAtomically(objects_, path, digest,
                              EncodeCacheEntry(digest, {}, encoded));
 }
 
 absl::Status RecipeBook::WriteIndex(const Group& group) {
+  TPJIT_RETURN_IF_ERROR(options_.fs->CreateDirs(groups_.dir));
   return WriteFileAtomically(groups_, IndexPath(group.name),
                              GroupFileName(group.name),
                              EncodeGroupFile(group.name, group.refs));
@@ -391,6 +393,7 @@ absl::StatusOr<RecipeBook::ImportReport> RecipeBook::ImportFiles(
     const std::string path = ObjectPath(digest);
     absl::StatusOr<std::string> old = options_.fs->ReadFile(path);
     if (old.ok() && DecodeObjectFile(*old, digest).ok()) continue;
+    TPJIT_RETURN_IF_ERROR(options_.fs->CreateDirs(objects_.dir));
     TPJIT_RETURN_IF_ERROR(WriteFileAtomically(objects_, path, digest, *bytes));
     ++report.objects_added;
   }

@@ -103,9 +103,10 @@ struct RecipeBookOptions {
 
 class RecipeBook {
  public:
-  // Opens (creating DIR/recipes/ if needed) the recipes of the cache in
-  // `cache_dir` and reads every group index. Fails only when the folders
-  // cannot be created or listed; unreadable indexes are logged and skipped.
+  // Opens the recipes of the cache in `cache_dir` and reads every group
+  // index; DIR/recipes/ is created at the first write. Fails only when the
+  // groups folder exists and cannot be listed; unreadable indexes are logged
+  // and skipped.
   static absl::StatusOr<std::unique_ptr<RecipeBook>> Open(
       std::string cache_dir, RecipeBookOptions options = {});
   RecipeBook(const RecipeBook&) = delete;
