@@ -318,8 +318,8 @@ int RunImport(Cache& cache, const std::string& path, std::ostream& out,
               std::ostream& err) {
   absl::StatusOr<std::unique_ptr<RecipeBook>> recipes = OpenRecipes(cache, err);
   if (!recipes.ok()) return 1;
-  absl::StatusOr<ArchiveReport> r = ImportCacheArchive(
-      cache, *FileSystem::Default(), path, recipes->get());
+  absl::StatusOr<ArchiveReport> r =
+      ImportCacheArchive(cache, *FileSystem::Default(), path, recipes->get());
   if (!r.ok()) {
     err << "tpjit cache: import rejected, cache unchanged: "
         << r.status().message() << "\n";

@@ -19,7 +19,7 @@ struct Outcome {
   std::string err;
 };
 
-Outcome Run(std::vector<std::string> args) {
+Outcome RunRecipe(std::vector<std::string> args) {
   std::ostringstream out, err;
   const int code = RunRecipeCommand(args, out, err);
   return {code, out.str(), err.str()};
@@ -49,7 +49,7 @@ TEST(RecipeCommandTest, BadInputExits2NamingTheProblem) {
     std::vector<std::string> args = c.args;
     args.insert(args.end(), {"--socket", nobody});
     if (c.args.empty()) args.clear();
-    Outcome o = Run(args);
+    Outcome o = RunRecipe(args);
     EXPECT_EQ(o.code, 2) << ::testing::PrintToString(c.args) << o.err;
     EXPECT_THAT(o.err, HasSubstr(c.names)) << o.err;
     EXPECT_THAT(o.err, HasSubstr("usage:"));
@@ -57,14 +57,14 @@ TEST(RecipeCommandTest, BadInputExits2NamingTheProblem) {
 }
 
 TEST(RecipeCommandTest, HelpAndAbsentDaemon) {
-  Outcome help = Run({"--help"});
+  Outcome help = RunRecipe({"--help"});
   EXPECT_EQ(help.code, 0);
   EXPECT_THAT(help.out, HasSubstr("tpjit recipe prefetch GROUP"));
-  Outcome sub = Run({"prefetch", "--help"});
+  Outcome sub = RunRecipe({"prefetch", "--help"});
   EXPECT_EQ(sub.code, 0);
   EXPECT_THAT(sub.out, HasSubstr("--include-dir"));
-  Outcome down =
-      Run({"ls", "--socket", "/nonexistent/tpjitd.sock", "--timeout", "0.5"});
+  Outcome down = RunRecipe(
+      {"ls", "--socket", "/nonexistent/tpjitd.sock", "--timeout", "0.5"});
   EXPECT_EQ(down.code, 1);
   EXPECT_THAT(down.err, HasSubstr("not reachable"));
 }

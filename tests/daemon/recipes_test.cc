@@ -92,8 +92,8 @@ class RecipesTest : public ::testing::Test {
 
   // Compiles `request` as the daemon would: through the hook.
   void Compile(const CompileRequest& request) {
-    CompileDone done = recipes_->OnCompile(
-        request, [](absl::StatusOr<CompileResponse>) {});
+    CompileDone done =
+        recipes_->OnCompile(request, [](absl::StatusOr<CompileResponse>) {});
     done(Succeed(request));
     ASSERT_TRUE(recipes_->Flush(kDeadline));
   }
@@ -134,9 +134,8 @@ TEST_F(RecipesTest, RecordsTheSucceededSourcesOfAGroupOnly) {
   Compile(Request("", {5}));  // no group: nothing recorded
   EXPECT_EQ(book_->Groups().size(), 1u);
   bool called = false;  // a failed call is passed on and not recorded
-  recipes_->OnCompile(Request("h", {7}), [&](auto s) {
-    called = !s.ok();
-  })(absl::InternalError("boom"));
+  recipes_->OnCompile(Request("h", {7}), [&](auto s) { called = !s.ok(); })(
+      absl::InternalError("boom"));
   ASSERT_TRUE(recipes_->Flush(kDeadline));
   EXPECT_TRUE(called);
   EXPECT_FALSE(book_->Index("h").has_value());
@@ -254,8 +253,7 @@ TEST_F(RecipesTest, BadOrUnknownGroups) {
   EXPECT_THAT(r.status().message(), HasSubstr("nobody"));
   tpjit::v1::ShowRecipeRequest show;
   show.set_group("nobody");
-  EXPECT_EQ(recipes_->Show(show).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(recipes_->Show(show).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(RecipesTest, ShowListsEntriesAndFlagsUnreadableOnes) {

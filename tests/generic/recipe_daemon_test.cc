@@ -55,11 +55,11 @@ CompileRequest Request(const std::string& group, int i,
   r.add_include_dirs(include_dir);
   auto* s = r.add_sources();
   s->set_name(absl::StrCat("k", i, ".cu"));
-  s->set_source(absl::StrCat(
-      "#include \"scale.cuh\"\n"
-      "extern \"C\" __global__ void k",
-      i, "(float* p) { p[threadIdx.x] = scale(p[threadIdx.x], ", i,
-      ".0f); }\n"));
+  s->set_source(
+      absl::StrCat("#include \"scale.cuh\"\n"
+                   "extern \"C\" __global__ void k",
+                   i, "(float* p) { p[threadIdx.x] = scale(p[threadIdx.x], ", i,
+                   ".0f); }\n"));
   return r;
 }
 
@@ -132,6 +132,9 @@ class RecipeDaemonTest : public ::testing::Test {
     auto j = nlohmann::json::parse(p.out);
     EXPECT_EQ(j["entries"], kKernels);
     EXPECT_EQ(j["failed"], 0);
+    // The daemon started the prefetch itself: this call joined it, or found
+    // it done.
+    EXPECT_TRUE(j["joined"] == true || j["submitted"] == 0) << p.out;
     EXPECT_EQ(d.Stats().compiles(), kKernels) << p.out;
     for (int i = 1; i < kKernels; ++i) {
       CompileResponse r = Compile(d, Request(group, i, include));
@@ -183,7 +186,8 @@ TEST_F(RecipeDaemonTest, ImportedRecipesRefillAnEmptyCacheOnAnotherLayout) {
                            "--recipes", "--out", bundle});
   ASSERT_EQ(ex.code, 0) << ex.err;
   EXPECT_THAT(ex.out, HasSubstr("exported 0 entries"));
-  CliResult im = CacheCli({"import", "--cache-dir", new_root + "/cache", bundle});
+  CliResult im =
+      CacheCli({"import", "--cache-dir", new_root + "/cache", bundle});
   ASSERT_EQ(im.code, 0) << im.err;
   fs::remove_all(old_root);  // the recorded include dir is gone
 
