@@ -310,8 +310,23 @@ absl::StatusOr<bool> RecipeBook::Record(const std::string& group,
   return true;
 }
 
+void RecipeBook::LoadNewGroups() {
+  absl::StatusOr<std::vector<std::string>> names =
+      options_.fs->ListDir(groups_.dir);
+  if (!names.ok()) return;
+  std::set<std::string> known;
+  for (const auto& [name, g] : groups_by_name_)
+    known.insert(GroupFileName(name));
+  for (const std::string& name : *names) {
+    if (IsTempName(name) || known.count(name) > 0) continue;
+    absl::StatusOr<std::optional<Group>> g = ReadIndex(name);
+    if (g.ok() && *g) groups_by_name_[(*g)->name] = std::move(**g);
+  }
+}
+
 std::vector<RecipeGroupInfo> RecipeBook::Groups() {
   absl::MutexLock lock(&mu_);
+  LoadNewGroups();
   std::vector<RecipeGroupInfo> out;
   for (const auto& [name, g] : groups_by_name_) {
     if (g.refs.empty()) continue;
@@ -327,7 +342,12 @@ std::optional<std::vector<RecipeRef>> RecipeBook::Index(
   absl::MutexLock lock(&mu_);
   auto it = groups_by_name_.find(group);
   if (it == groups_by_name_.end() || it->second.refs.empty()) {
-    return std::nullopt;
+    absl::StatusOr<std::optional<Group>> on_disk =
+        ReadIndex(GroupFileName(group));
+    if (!on_disk.ok() || !*on_disk || (*on_disk)->refs.empty()) {
+      return std::nullopt;
+    }
+    it = groups_by_name_.insert_or_assign(group, std::move(**on_disk)).first;
   }
   return it->second.refs;
 }

@@ -119,9 +119,11 @@ class RecipeBook {
   absl::StatusOr<bool> Record(const std::string& group, const Recipe& recipe,
                               const std::string& key);
 
-  // Groups in name order.
+  // Groups in name order. Also reads the indexes other processes (another
+  // daemon, `tpjit cache import`) wrote since Open.
   std::vector<RecipeGroupInfo> Groups();
   // The index of `group`, oldest first; nullopt for a group never recorded.
+  // A group not known in memory is looked for on disk (written since Open).
   std::optional<std::vector<RecipeRef>> Index(const std::string& group);
   // The recipe stored under `digest`: NOT_FOUND when absent, DATA_LOSS when
   // corrupt (logged and counted).
@@ -157,6 +159,7 @@ class RecipeBook {
   };
   RecipeBook(std::string cache_dir, RecipeBookOptions options);
   absl::Status Scan();
+  void LoadNewGroups() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string ObjectPath(absl::string_view digest) const;
   std::string IndexPath(absl::string_view group) const;
   absl::StatusOr<std::optional<Group>> ReadIndex(const std::string& name);

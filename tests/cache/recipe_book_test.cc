@@ -218,6 +218,18 @@ TEST_F(RecipeBookTest, TwoBooksOnOneDirectoryMergeTheirIndexes) {
   EXPECT_EQ(c->Index("g")->size(), 2u);
 }
 
+TEST_F(RecipeBookTest, SeesGroupsAnotherProcessWroteAfterOpen) {
+  auto a = Open();
+  EXPECT_TRUE(a->Groups().empty());
+  auto b = Open();
+  ASSERT_OK(b->Record("late", Make(1), Key(1)).status());
+  ASSERT_OK(b->Record("later", Make(2), Key(2)).status());
+  auto index = a->Index("late");  // e.g. `tpjit cache import` meanwhile
+  ASSERT_TRUE(index.has_value());
+  EXPECT_EQ((*index)[0].key, Key(1));
+  EXPECT_EQ(a->Groups().size(), 2u);
+}
+
 TEST_F(RecipeBookTest, ArchiveCarriesRecipesIntoAnEmptyCache) {
   auto book = Open();
   for (int i = 0; i < 3; ++i) {
