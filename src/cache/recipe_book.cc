@@ -174,6 +174,7 @@ std::string RecipeDigest(const Recipe& recipe) {
 RecipeBook::RecipeBook(std::string cache_dir, RecipeBookOptions options)
     : dir_(JoinPath(cache_dir, kRecipesDir)), options_(std::move(options)) {
   if (options_.fs == nullptr) options_.fs = FileSystem::Default();
+  if (options_.clock == nullptr) options_.clock = Clock::Real();
   if (!options_.log) options_.log = StderrCacheLog();
   if (options_.host.empty()) options_.host = LocalHostName();
   if (options_.pid == 0) options_.pid = LocalProcessId();
@@ -191,6 +192,7 @@ absl::StatusOr<std::unique_ptr<RecipeBook>> RecipeBook::Open(
     std::string cache_dir, RecipeBookOptions options) {
   std::unique_ptr<RecipeBook> book(
       new RecipeBook(std::move(cache_dir), std::move(options)));
+  book->CleanupTemps();
   TPJIT_RETURN_IF_ERROR(book->Scan());
   return book;
 }
@@ -206,6 +208,22 @@ std::string RecipeBook::IndexPath(absl::string_view group) const {
 void RecipeBook::Corrupt(absl::string_view what, const absl::Status& why) {
   corrupt_.fetch_add(1);
   options_.log(absl::StrCat("recipe file ", what, " ignored: ", why.message()));
+}
+
+void RecipeBook::CleanupTemps() {
+  const absl::Time cutoff = options_.clock->Now() - options_.temp_age;
+  for (const std::string& dir : {objects_.dir, groups_.dir}) {
+    absl::StatusOr<std::vector<std::string>> names = options_.fs->ListDir(dir);
+    if (!names.ok()) continue;
+    for (const std::string& name : *names) {
+      if (!IsTempName(name)) continue;
+      const std::string path = JoinPath(dir, name);
+      absl::StatusOr<FileInfo> info = options_.fs->Stat(path);
+      if (info.ok() && info->mtime < cutoff) {
+        options_.fs->Unlink(path).IgnoreError();
+      }
+    }
+  }
 }
 
 absl::StatusOr<std::optional<RecipeBook::Group>> RecipeBook::ReadIndex(
@@ -287,8 +305,8 @@ absl::StatusOr<bool> RecipeBook::Record(const std::string& group,
   const std::string encoded = EncodeRecipe(recipe);
   const std::string digest = Sha256Hex(encoded);
   absl::MutexLock lock(&mu_);
-  Group& g = groups_by_name_[group];
-  g.name = group;
+  auto it = groups_by_name_.find(group);
+  Group g = it != groups_by_name_.end() ? it->second : Group{group, {}};
   for (const RecipeRef& r : g.refs) {
     if (r.digest == digest && (key.empty() || r.key == key)) return false;
   }
@@ -306,7 +324,10 @@ absl::StatusOr<bool> RecipeBook::Record(const std::string& group,
     g.refs.push_back({digest, key, static_cast<int64_t>(encoded.size())});
   }
   Bound(g);
+  // The table changes only once the index is on disk, so a failed write is
+  // retried by the next Record of the same recipe.
   TPJIT_RETURN_IF_ERROR(WriteIndex(g));
+  groups_by_name_[group] = std::move(g);
   return true;
 }
 
@@ -419,15 +440,18 @@ absl::StatusOr<RecipeBook::ImportReport> RecipeBook::ImportFiles(
   }
   absl::MutexLock lock(&mu_);
   for (DecodedGroup& imported : groups) {
-    Group& g = groups_by_name_[imported.group];
-    g.name = imported.group;
+    auto it = groups_by_name_.find(imported.group);
+    Group g =
+        it != groups_by_name_.end() ? it->second : Group{imported.group, {}};
     const size_t before = g.refs.size();
     MergeInto(g, Group{imported.group, std::move(imported.refs)});
     if (g.refs.size() == before) continue;
-    report.entries_added += static_cast<int64_t>(g.refs.size() - before);
-    ++report.groups_merged;
+    const int64_t added = static_cast<int64_t>(g.refs.size() - before);
     Bound(g);
     TPJIT_RETURN_IF_ERROR(WriteIndex(g));
+    report.entries_added += added;
+    ++report.groups_merged;
+    groups_by_name_[g.name] = std::move(g);
   }
   return report;
 }

@@ -28,7 +28,10 @@
 //
 // Failure behaviour: best-effort, like the cache. A corrupt or unreadable
 // object or index is logged, counted (corrupt()) and treated as absent; it
-// never fails a compile. Record() returns a Status the caller may ignore.
+// never fails a compile. Record() returns a Status the caller may ignore; a
+// failed write leaves the old file and the in-memory index as they were.
+// Temp files of crashed writers are removed by the next Open once older
+// than RecipeBookOptions::temp_age.
 //
 // Sharing: several processes may use one directory. Record() re-reads the
 // group's index from disk and merges before rewriting it, which narrows but
@@ -53,6 +56,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "src/cache/cache_dir.h"
+#include "src/common/clock.h"
 #include "src/common/file_system.h"
 
 namespace tpjit {
@@ -96,9 +100,12 @@ struct RecipeBookOptions {
   int64_t max_entries = 10000;     // per group
   int64_t max_bytes = 64LL << 20;  // per group, encoded recipes
   FileSystem* fs = nullptr;        // nullptr: FileSystem::Default()
-  CacheLogFn log = nullptr;        // nullptr: StderrCacheLog()
-  std::string host;                // empty: this host (temp names)
-  int64_t pid = 0;                 // 0: this process
+  Clock* clock = nullptr;          // nullptr: Clock::Real()
+  // Open removes temp files older than this (left by crashed writers).
+  absl::Duration temp_age = absl::Hours(1);
+  CacheLogFn log = nullptr;  // nullptr: StderrCacheLog()
+  std::string host;          // empty: this host (temp names)
+  int64_t pid = 0;           // 0: this process
 };
 
 class RecipeBook {
@@ -159,6 +166,7 @@ class RecipeBook {
   };
   RecipeBook(std::string cache_dir, RecipeBookOptions options);
   absl::Status Scan();
+  void CleanupTemps();
   void LoadNewGroups() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string ObjectPath(absl::string_view digest) const;
   std::string IndexPath(absl::string_view group) const;

@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/cache/archive.h"
+#include "tests/cache/fault_injecting_file_system.h"
 #include "tests/cache/test_util.h"
 
 namespace tpjit {
@@ -216,6 +217,47 @@ TEST_F(RecipeBookTest, TwoBooksOnOneDirectoryMergeTheirIndexes) {
   ASSERT_OK(b->Record("g", Make(2), "").status());  // re-reads a's line
   auto c = Open();
   EXPECT_EQ(c->Index("g")->size(), 2u);
+}
+
+TEST_F(RecipeBookTest, FailedIndexWriteKeepsTheOldIndexAndIsRetried) {
+  testing::FaultInjectingFileSystem fs;
+  RecipeBookOptions options;
+  options.fs = &fs;
+  auto book = Open(options);
+  ASSERT_OK(book->Record("g", Make(1), Key(1)).status());
+  fs.NoSpaceAfter(100, "recipes/groups/");
+  absl::StatusOr<bool> r = book->Record("g", Make(2), Key(2));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted)
+      << r.status();
+  EXPECT_EQ(book->Index("g")->size(), 1u);  // memory follows the disk
+  auto names = FileSystem::Default()->ListDir(dir_.Sub("recipes/groups"));
+  ASSERT_EQ(names->size(), 1u);  // no temp file left behind
+  EXPECT_EQ(Open()->Index("g")->size(), 1u);
+  fs.Reset();
+  EXPECT_EQ(*book->Record("g", Make(2), Key(2)), true);  // retried
+  EXPECT_EQ(Open()->Index("g")->size(), 2u);
+}
+
+TEST_F(RecipeBookTest, TempFilesOfACrashedWriterAreRemovedWhenOld) {
+  testing::FaultInjectingFileSystem fs;
+  fs.CrashAfter(testing::FsOp::kClose, ".tmp-");  // dies before the rename
+  RecipeBookOptions options;
+  options.fs = &fs;
+  auto book = Open(options);
+  EXPECT_FALSE(book->Record("g", Make(1), Key(1)).ok());
+  auto temps = *FileSystem::Default()->ListDir(dir_.Sub("recipes/objects"));
+  ASSERT_EQ(temps.size(), 1u);
+  EXPECT_TRUE(IsTempName(temps[0]));
+  EXPECT_TRUE(Open()->Groups().empty());
+  // A fresh temp file stays (its writer may be alive); an old one goes.
+  EXPECT_EQ(FileSystem::Default()->ListDir(dir_.Sub("recipes/objects"))->size(),
+            1u);
+  FakeClock later(absl::Now() + absl::Hours(2));
+  RecipeBookOptions reopen;
+  reopen.clock = &later;
+  Open(reopen);
+  EXPECT_TRUE(
+      FileSystem::Default()->ListDir(dir_.Sub("recipes/objects"))->empty());
 }
 
 TEST_F(RecipeBookTest, SeesGroupsAnotherProcessWroteAfterOpen) {
