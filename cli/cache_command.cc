@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "src/cache/archive.h"
 #include "src/cache/cache.h"
+#include "src/cache/recipe_book.h"
 
 namespace tpjit {
 namespace {
@@ -45,7 +46,11 @@ const std::vector<Flag>& Flags() {
        "remove temp files older than this many seconds (default 3600)"},
       {"out", true, {"export"}, "the archive to write"},
       {"keys-from", true, {"export"}, "a file of keys, one per line"},
-      {"all", false, {"export"}, "export every entry"},
+      {"all", false, {"export"}, "export every entry and every recipe"},
+      {"recipes",
+       false,
+       {"export"},
+       "also export every group recipe (DIR/recipes/)"},
   };
   return *flags;
 }
@@ -55,9 +60,9 @@ constexpr char kSubcommands[] =
     "  stat      entries, bytes, leases, temp and corrupt files\n"
     "  verify    verify every entry's checksum (exit 1 if any is corrupt)\n"
     "  gc        break stale leases, remove old temp files, evict to a size\n"
-    "  export    --out FILE (--all | --keys-from FILE | KEY...): write an "
-    "archive\n"
-    "  import    FILE: verify an archive, then add its entries\n";
+    "  export    --out FILE (--all | --recipes | --keys-from FILE | KEY...):\n"
+    "            write an archive (--recipes: with the group recipes)\n"
+    "  import    FILE: verify an archive, then add its entries and recipes\n";
 
 struct UsageError {
   std::string message;
@@ -241,9 +246,10 @@ std::optional<UsageError> ExportKeys(Cache& cache, const Parsed& p,
   *rc = 0;
   if (!p.Has("out")) return UsageError{"export needs --out FILE"};
   int sources = (p.Has("all") ? 1 : 0) + (p.Has("keys-from") ? 1 : 0) +
-                (p.positional.empty() ? 0 : 1);
+                (p.positional.empty() ? 0 : 1) + (p.Has("recipes") ? 1 : 0);
   if (sources == 0) {
-    return UsageError{"export needs --all, --keys-from FILE or KEY..."};
+    return UsageError{
+        "export needs --all, --recipes, --keys-from FILE or KEY..."};
   }
   if (p.Has("all")) {
     absl::StatusOr<std::vector<CacheEntryInfo>> list = cache.List();
@@ -276,28 +282,56 @@ std::optional<UsageError> ExportKeys(Cache& cache, const Parsed& p,
   return std::nullopt;
 }
 
+// The recipes of `cache`'s directory, or an error already reported.
+absl::StatusOr<std::unique_ptr<RecipeBook>> OpenRecipes(Cache& cache,
+                                                        std::ostream& err) {
+  RecipeBookOptions options;
+  options.log = [&err](absl::string_view line) {
+    err << "tpjit cache: " << line << "\n";
+  };
+  absl::StatusOr<std::unique_ptr<RecipeBook>> book =
+      RecipeBook::Open(cache.dir(), options);
+  if (!book.ok()) Fail(err, book.status());
+  return book;
+}
+
 int RunExport(Cache& cache, const std::vector<std::string>& keys,
-              const std::string& out_path, std::ostream& out,
-              std::ostream& err) {
-  absl::StatusOr<ArchiveReport> r =
-      ExportCacheArchive(cache, keys, *FileSystem::Default(), out_path);
+              const Parsed& p, std::ostream& out, std::ostream& err) {
+  std::unique_ptr<RecipeBook> recipes;
+  if (p.Has("all") || p.Has("recipes")) {
+    absl::StatusOr<std::unique_ptr<RecipeBook>> book = OpenRecipes(cache, err);
+    if (!book.ok()) return 1;
+    recipes = *std::move(book);
+  }
+  const std::string& out_path = p.values.at("out");
+  absl::StatusOr<ArchiveReport> r = ExportCacheArchive(
+      cache, keys, *FileSystem::Default(), out_path, recipes.get());
   if (!r.ok()) return Fail(err, r.status());
-  out << "exported " << r->entries << " entries (" << r->bytes << " bytes) to "
-      << out_path << "\n";
+  out << "exported " << r->entries << " entries (" << r->bytes << " bytes)"
+      << (recipes ? absl::StrCat(" and ", r->recipe_files, " recipe files")
+                  : "")
+      << " to " << out_path << "\n";
   return 0;
 }
 
 int RunImport(Cache& cache, const std::string& path, std::ostream& out,
               std::ostream& err) {
+  absl::StatusOr<std::unique_ptr<RecipeBook>> recipes = OpenRecipes(cache, err);
+  if (!recipes.ok()) return 1;
   absl::StatusOr<ArchiveReport> r =
-      ImportCacheArchive(cache, *FileSystem::Default(), path);
+      ImportCacheArchive(cache, *FileSystem::Default(), path, recipes->get());
   if (!r.ok()) {
     err << "tpjit cache: import rejected, cache unchanged: "
         << r.status().message() << "\n";
     return 1;
   }
   out << "imported " << path << ": " << r->entries << " entries, " << r->added
-      << " added, " << r->present << " already present\n";
+      << " added, " << r->present << " already present";
+  if (r->recipe_files > 0) {
+    out << "; " << r->recipe_files << " recipe files, " << r->recipe_objects
+        << " recipes added, " << r->recipe_groups << " groups merged";
+  }
+  out << "\n";
   return 0;
 }
 
@@ -357,7 +391,7 @@ int RunCacheCommand(const std::vector<std::string>& args, std::ostream& out,
   int rc = 0;
   if (auto e = ExportKeys(c, p, &keys, err, &rc)) return Usage(err, e->message);
   if (rc != 0) return rc;
-  return RunExport(c, keys, p.values.at("out"), out, err);
+  return RunExport(c, keys, p, out, err);
 }
 
 }  // namespace tpjit

@@ -10,6 +10,9 @@
 #ifdef TPJIT_HAVE_DAEMON_CLI
 #include "cli/daemon_commands.h"
 #endif
+#ifdef TPJIT_HAVE_RECIPE_CLI
+#include "cli/recipe_command.h"
+#endif
 
 namespace tpjit::cli {
 
@@ -34,6 +37,10 @@ const std::vector<Command>& Commands() {
       {"stats", "counters of tpjitd", RunStatsCommand},
       {"health", "exit 0 only when tpjitd is SERVING", RunHealthCommand},
       {"compile", "compile CUDA sources through tpjitd", RunCompileCommand},
+#endif
+#ifdef TPJIT_HAVE_RECIPE_CLI
+      {"recipe", "list, show or prefetch the group recipes of tpjitd",
+       RunRecipeCommand},
 #endif
   };
   return *commands;

@@ -305,6 +305,7 @@ absl::StatusOr<tpjit::v1::CompileRequest> BuildCompileRequest(
         absl::StrCat("--backend: \"", backend, "\" is not nvrtc or nvcc"));
   }
   request.set_arch(flags.Get("arch").value_or("sm_90a"));
+  request.set_group(flags.Get("group").value_or(""));
   // The daemon resolves include directories itself and wants them absolute.
   for (const auto& dir : flags.GetAll("include")) {
     std::error_code ec;
@@ -426,7 +427,8 @@ int RunCompileCommand(const std::vector<std::string>& args, std::ostream& out,
       "compile",
       "tpjit compile --source FILE [--source FILE ...] [--backend nvrtc|nvcc] "
       "[--arch sm_90a] [--include DIR ...] [--option OPT ...] "
-      "[--name-expression E ...] [--out DIR] [--json] [--socket PATH]",
+      "[--name-expression E ...] [--group G] [--out DIR] [--json] "
+      "[--socket PATH]",
       {{"source", true, "CUDA C++ source file (repeatable)", "", true},
        {"backend", true, "nvrtc (default) or nvcc"},
        {"arch", true, "target architecture (default sm_90a)"},
@@ -436,6 +438,7 @@ int RunCompileCommand(const std::vector<std::string>& args, std::ostream& out,
        {"name-expression", true, "kernel to lower, NVRTC (repeatable)", "",
         true},
        {"compile-timeout", true, "seconds per source (default: daemon's)"},
+       {"group", true, "deployment whose recipe records these sources"},
        {"out", true, "write the cubins to this directory"},
        {"json", false, "print one JSON object"}},
       0,

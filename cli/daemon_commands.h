@@ -29,8 +29,8 @@ int RunHealthCommand(const std::vector<std::string>& args, std::ostream& out,
                      std::ostream& err);
 // tpjit compile --source FILE... [--backend nvrtc|nvcc] [--arch sm_90a]
 //               [--include DIR...] [--option OPT...] [--name-expression E...]
-//               [--out DIR] [--json]: exit 1 with the compiler log when a
-// source fails.
+//               [--group G] [--out DIR] [--json]: exit 1 with the compiler
+//               log when a source fails.
 int RunCompileCommand(const std::vector<std::string>& args, std::ostream& out,
                       std::ostream& err);
 

@@ -54,10 +54,30 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(DaemonConfig config,
     d->config_.procs = std::max(1, cpus / d->config_.slots);
   }
   d->started_ = absl::Now();
+  d->OpenRecipes();
   return d;
 }
 
 Daemon::~Daemon() { Stop(); }
+
+void Daemon::OpenRecipes() {
+  const std::string dir = deps_.store->dir();
+  auto book = dir.empty() ? absl::InvalidArgumentError("no cache directory")
+                          : RecipeBook::Open(dir);
+  if (!book.ok()) {
+    std::cerr << "tpjitd: recipes off: " << book.status().message() << "\n";
+    return;
+  }
+  RecipesDeps deps;
+  deps.book = std::move(*book);
+  deps.compile = [this](const tpjit::v1::CompileRequest& r, CompileDone done) {
+    Compile(r, std::move(done));
+  };
+  deps.cached = [this](const std::string& key) {
+    return deps_.store->Get(key).has_value();
+  };
+  recipes_ = std::make_unique<Recipes>(std::move(deps));
+}
 
 absl::Status Daemon::SelfTest() {
   auto worker = deps_.launcher->Launch({config_.worker_binary}, {});
@@ -110,6 +130,7 @@ void Daemon::Stop() {
     if (stopped_) return;
     stopped_ = true;
   }
+  if (recipes_) recipes_->Stop();
   if (scheduler_) scheduler_->Shutdown();
   for (auto& slot : slots_) slot->Stop();
 }
@@ -184,6 +205,8 @@ absl::Status Daemon::Warmup(const tpjit::v1::WarmupRequest& request,
 void Daemon::Compile(
     const tpjit::v1::CompileRequest& request,
     std::function<void(absl::StatusOr<CompileResponse>)> done) {
+  // Records the group's recipe; a group's first Compile may prefetch it.
+  if (recipes_) done = recipes_->OnCompile(request, std::move(done));
   GenericToolchain tc{nvrtc_version_, "", config_.salt};
   auto tasks = BuildGenericTasks(request, config_, tc);
   if (!tasks.ok()) {

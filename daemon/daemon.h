@@ -20,6 +20,7 @@
 #include "daemon/counters.h"
 #include "daemon/cubin_store.h"
 #include "daemon/job.h"
+#include "daemon/recipes.h"
 #include "daemon/scheduler.h"
 #include "daemon/slot.h"
 #include "tpjit/v1/tpjit.pb.h"
@@ -67,6 +68,9 @@ class Daemon {
   DaemonCounters& counters() { return counters_; }
   std::vector<int> WorkerPids();
   int gpus() const { return gpus_; }
+  // The group recipes (RecipeService); nullptr when the cache directory
+  // holds none and cannot hold any.
+  Recipes* recipes() { return recipes_.get(); }
 
  private:
   Daemon(DaemonConfig config, DaemonDeps deps);
@@ -74,6 +78,9 @@ class Daemon {
   // Single flight for generic compiles: true when `task` is the first with
   // its key (submit it); otherwise it is served by the first one's outcome.
   bool JoinInFlight(const std::shared_ptr<CompileTask>& task);
+  // Opens the recipes of the cache directory; logs and leaves them off when
+  // that fails (the cache is best-effort).
+  void OpenRecipes();
 
   DaemonConfig config_;
   DaemonDeps deps_;
@@ -93,6 +100,8 @@ class Daemon {
   absl::Mutex inflight_mu_;
   std::map<std::string, std::vector<std::shared_ptr<CompileTask>>> inflight_
       ABSL_GUARDED_BY(inflight_mu_);
+  // Last: destroyed first, while the scheduler its prefetches use exists.
+  std::unique_ptr<Recipes> recipes_;
 };
 
 }  // namespace tpjit

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "daemon/recipe_service.h"
 #include "daemon/service.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -70,6 +71,8 @@ absl::Status RunServer(Daemon& daemon, const ServiceHook& hook) {
                            grpc::InsecureServerCredentials());
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_request_bytes));
   builder.RegisterService(&service);
+  RecipeServiceImpl recipe_service(&daemon);
+  builder.RegisterService(&recipe_service);
   std::shared_ptr<void> extra = hook ? hook(builder, daemon) : nullptr;
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {

@@ -12,6 +12,7 @@ namespace {
 constexpr char kMagic[8] = {'T', 'P', 'J', 'I', 'T', 'A', 'R', '\0'};
 constexpr char kTrailer[8] = {'T', 'P', 'J', 'I', 'T', 'E', 'N', 'D'};
 constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersionWithRecipes = 2;
 constexpr size_t kShaSize = 32;
 
 std::string ShaOf(absl::string_view data) {
@@ -27,14 +28,25 @@ absl::Status Bad(absl::string_view what) {
 }  // namespace
 
 std::string EncodeCacheArchive(
-    const std::map<std::string, std::string>& entries) {
+    const std::map<std::string, std::string>& entries,
+    const std::map<std::string, std::string>& recipe_files) {
   std::string out(kMagic, sizeof(kMagic));
-  PutU32(&out, kVersion);
+  PutU32(&out, recipe_files.empty() ? kVersion : kVersionWithRecipes);
   PutU32(&out, static_cast<uint32_t>(entries.size()));
   for (const auto& [key, bytes] : entries) {
     PutU64(&out, bytes.size());
     out.append(ShaOf(bytes));
     out.append(bytes);
+  }
+  if (!recipe_files.empty()) {
+    PutU32(&out, static_cast<uint32_t>(recipe_files.size()));
+    for (const auto& [name, bytes] : recipe_files) {
+      PutU32(&out, static_cast<uint32_t>(name.size()));
+      out.append(name);
+      PutU64(&out, bytes.size());
+      out.append(ShaOf(bytes));
+      out.append(bytes);
+    }
   }
   std::string whole = ShaOf(out);
   out.append(kTrailer, sizeof(kTrailer));
@@ -42,7 +54,37 @@ std::string EncodeCacheArchive(
   return out;
 }
 
+// The recipe section of a version 2 archive.
+absl::Status DecodeRecipeFiles(ByteReader& in,
+                               std::map<std::string, std::string>* files) {
+  uint32_t count = 0;
+  if (!in.U32(&count)) return Bad("recipe section is truncated");
+  for (uint32_t i = 0; i < count; ++i) {
+    uint64_t len = 0;
+    absl::string_view name, sha, bytes;
+    if (!in.LengthPrefixed(&name) || !in.U64(&len) ||
+        !in.Bytes(kShaSize, &sha) || !in.Bytes(len, &bytes)) {
+      return Bad(
+          absl::StrCat("recipe file ", i, " of ", count, " is truncated"));
+    }
+    if (ShaOf(bytes) != sha) {
+      return Bad(absl::StrCat("recipe file ", name, " checksum mismatch"));
+    }
+    if (!files->emplace(std::string(name), std::string(bytes)).second) {
+      return Bad(absl::StrCat("recipe file ", name, " appears twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::map<std::string, std::string>> DecodeCacheArchive(
+    absl::string_view bytes) {
+  TPJIT_ASSIGN_OR_RETURN(CacheArchiveContents c,
+                         DecodeCacheArchiveContents(bytes));
+  return std::move(c.entries);
+}
+
+absl::StatusOr<CacheArchiveContents> DecodeCacheArchiveContents(
     absl::string_view bytes) {
   const size_t tail = sizeof(kTrailer) + kShaSize;
   if (bytes.size() < sizeof(kMagic) + 8 + tail) return Bad("file too short");
@@ -61,10 +103,11 @@ absl::StatusOr<std::map<std::string, std::string>> DecodeCacheArchive(
   uint32_t version = 0, count = 0;
   in.U32(&version);
   in.U32(&count);
-  if (version != kVersion) {
+  if (version != kVersion && version != kVersionWithRecipes) {
     return Bad(absl::StrCat("format version ", version, " is not supported"));
   }
-  std::map<std::string, std::string> entries;
+  CacheArchiveContents contents;
+  std::map<std::string, std::string>& entries = contents.entries;
   for (uint32_t i = 0; i < count; ++i) {
     uint64_t len = 0;
     absl::string_view sha, entry;
@@ -82,13 +125,16 @@ absl::StatusOr<std::map<std::string, std::string>> DecodeCacheArchive(
       return Bad(absl::StrCat("key ", decoded->key, " appears twice"));
     }
   }
+  if (version == kVersionWithRecipes) {
+    TPJIT_RETURN_IF_ERROR(DecodeRecipeFiles(in, &contents.recipe_files));
+  }
   if (!in.empty()) return Bad("unexpected bytes after the last entry");
-  return entries;
+  return contents;
 }
 
 absl::StatusOr<ArchiveReport> ExportCacheArchive(
     Cache& cache, const std::vector<std::string>& keys, FileSystem& fs,
-    const std::string& out_path) {
+    const std::string& out_path, RecipeBook* recipes) {
   std::map<std::string, std::string> entries;
   ArchiveReport report;
   for (const std::string& key : keys) {
@@ -103,9 +149,15 @@ absl::StatusOr<ArchiveReport> ExportCacheArchive(
     entries.emplace(key, *std::move(bytes));
   }
   report.entries = static_cast<int64_t>(entries.size());
+  std::map<std::string, std::string> recipe_files;
+  if (recipes != nullptr) {
+    TPJIT_ASSIGN_OR_RETURN(recipe_files, recipes->ExportFiles());
+  }
+  report.recipe_files = static_cast<int64_t>(recipe_files.size());
   const std::string temp = absl::StrCat(out_path, ".tmp-export");
-  absl::Status s = WriteWholeFile(fs, temp, EncodeCacheArchive(entries),
-                                  /*exclusive=*/false);
+  absl::Status s =
+      WriteWholeFile(fs, temp, EncodeCacheArchive(entries, recipe_files),
+                     /*exclusive=*/false);
   if (s.ok()) s = fs.Rename(temp, out_path);
   if (!s.ok()) {
     fs.Unlink(temp).IgnoreError();
@@ -115,13 +167,21 @@ absl::StatusOr<ArchiveReport> ExportCacheArchive(
 }
 
 absl::StatusOr<ArchiveReport> ImportCacheArchive(Cache& cache, FileSystem& fs,
-                                                 const std::string& path) {
+                                                 const std::string& path,
+                                                 RecipeBook* recipes) {
   TPJIT_ASSIGN_OR_RETURN(std::string bytes, fs.ReadFile(path));
-  absl::StatusOr<std::map<std::string, std::string>> entries =
-      DecodeCacheArchive(bytes);
-  if (!entries.ok()) {
+  absl::StatusOr<CacheArchiveContents> contents =
+      DecodeCacheArchiveContents(bytes);
+  if (!contents.ok()) {
     return absl::DataLossError(
-        absl::StrCat(path, ": ", entries.status().message()));
+        absl::StrCat(path, ": ", contents.status().message()));
+  }
+  const std::map<std::string, std::string>* entries = &contents->entries;
+  if (recipes != nullptr) {
+    if (absl::Status s = RecipeBook::VerifyFiles(contents->recipe_files);
+        !s.ok()) {
+      return absl::DataLossError(absl::StrCat(path, ": ", s.message()));
+    }
   }
   ArchiveReport report;
   report.entries = static_cast<int64_t>(entries->size());
@@ -142,6 +202,19 @@ absl::StatusOr<ArchiveReport> ImportCacheArchive(Cache& cache, FileSystem& fs,
     report.bytes += static_cast<int64_t>(entry.size());
   }
   report.added = static_cast<int64_t>(added.size());
+  report.recipe_files = static_cast<int64_t>(contents->recipe_files.size());
+  if (recipes != nullptr && !contents->recipe_files.empty()) {
+    absl::StatusOr<RecipeBook::ImportReport> r =
+        recipes->ImportFiles(contents->recipe_files);
+    if (!r.ok()) {
+      return absl::Status(
+          r.status().code(),
+          absl::StrCat("import recipes: ", r.status().message(), " (",
+                       added.size(), " cache entries were added)"));
+    }
+    report.recipe_objects = r->objects_added;
+    report.recipe_groups = r->groups_merged;
+  }
   return report;
 }
 

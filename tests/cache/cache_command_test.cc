@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/cache/cache.h"
+#include "src/cache/recipe_book.h"
 #include "tests/cache/test_util.h"
 
 namespace tpjit {
@@ -137,6 +138,39 @@ TEST_F(CacheCommandTest, ExportAll) {
   EXPECT_THAT(out_.str(), HasSubstr("exported 3 entries"));
   EXPECT_EQ(Run({"export", "--cache-dir", dir_, "--out", ar, TestKey(7)}), 1);
   EXPECT_THAT(err_.str(), HasSubstr(TestKey(7)));
+}
+
+TEST_F(CacheCommandTest, RecipesTravelWithExportAndImport) {
+  Recipe recipe;
+  recipe.backend = "nvrtc";
+  recipe.arch = "sm_90a";
+  recipe.output = "cubin";
+  recipe.name = "k.cu";
+  recipe.source = "__global__ void k() {}";
+  {
+    auto book = RecipeBook::Open(dir_);
+    ASSERT_OK(book.status());
+    ASSERT_OK((*book)->Record("dsv3-tp8", recipe, TestKey(0)).status());
+  }
+  const std::string ar = tmp_.Sub("recipes.tpjitar");
+  EXPECT_EQ(Run({"export", "--cache-dir", dir_, "--recipes", "--out", ar}), 0)
+      << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("exported 0 entries"));
+  EXPECT_THAT(out_.str(), HasSubstr("2 recipe files"));
+  const std::string dst = tmp_.Sub("empty");
+  EXPECT_EQ(Run({"import", "--cache-dir", dst, ar}), 0) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("1 recipes added, 1 groups merged"));
+  auto book = RecipeBook::Open(dst);
+  ASSERT_OK(book.status());
+  auto index = (*book)->Index("dsv3-tp8");
+  ASSERT_TRUE(index.has_value());
+  ASSERT_EQ(index->size(), 1u);
+  EXPECT_EQ((*index)[0].key, TestKey(0));
+  EXPECT_EQ(*(*book)->Load((*index)[0].digest), recipe);
+  // --all carries the recipes too.
+  EXPECT_EQ(Run({"export", "--cache-dir", dir_, "--all", "--out", ar}), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("exported 3 entries"));
+  EXPECT_THAT(out_.str(), HasSubstr("2 recipe files"));
 }
 
 }  // namespace
