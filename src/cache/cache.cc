@@ -16,12 +16,16 @@ Cache::Cache(std::string dir, CacheOptions options)
   if (!options_.log) options_.log = StderrCacheLog();
   if (options_.host.empty()) options_.host = LocalHostName();
   if (options_.pid == 0) options_.pid = LocalProcessId();
+  if (options_.processes == nullptr) options_.processes = ProcessTable::Real();
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   cd_.dir = std::move(dir);
   cd_.fs = options_.fs;
   cd_.clock = options_.clock;
   cd_.host = options_.host;
   cd_.pid = options_.pid;
+  cd_.processes = options_.processes;
+  cd_.proc_start = options_.processes->StartTime(options_.pid).value_or(0);
+  cd_.pid_space = options_.processes->PidSpace();
   cd_.log = options_.log;
   cd_.counters = &counters_;
 }
@@ -187,7 +191,7 @@ absl::StatusOr<Cache::EntryOrLease> Cache::WaitForEntryOrLease(
     if ((out.entry = Lookup(key, attempt == 0))) return out;
     absl::Time now = cd_.clock->Now();
     absl::StatusOr<LeaseOwner> owner = leases_.ReadOwner(key);
-    bool live = owner.ok() && cd_.clock->Now() <= owner->expiry;
+    bool live = owner.ok() && !leases_.IsStale(*owner);
     if (live) {
       if (!saw_owner) CacheCounters::Add(counters_.lease_waits);
       saw_owner = true;

@@ -47,6 +47,7 @@
 #include "src/cache/stats.h"
 #include "src/common/clock.h"
 #include "src/common/file_system.h"
+#include "src/common/process_table.h"
 
 namespace tpjit {
 
@@ -68,6 +69,8 @@ struct CacheOptions {
   absl::Duration max_backoff = absl::Milliseconds(500);
   std::string host;  // empty: this host's name (lease owner, temp names)
   int64_t pid = 0;   // 0: this process's id
+  // Looks up lease owners on this host (lease.h); nullptr: the real /proc.
+  ProcessTable* processes = nullptr;
 };
 
 // One entry as listed by List().
