@@ -8,6 +8,7 @@
 #include "daemon/generic_compile.h"
 #include "daemon/gpu_probe.h"
 #include "src/common/digest.h"
+#include "src/compile/cubin.h"
 #include "src/compile/kernel_source.h"
 #include "src/plan/spec.h"
 
@@ -38,7 +39,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(DaemonConfig config,
   std::unique_ptr<Daemon> d(new Daemon(std::move(config), std::move(deps)));
   if (!d->deps_.store) {
     auto store =
-        OpenCacheStore(d->config_.cache_dir, d->config_.cache_max_bytes);
+        OpenCacheStore(d->config_.cache_dir, d->config_.cache_max_bytes,
+                       d->config_.allow_shared_cache);
     if (!store.ok()) return store.status();
     d->deps_.store = std::move(*store);
   }
@@ -231,7 +233,10 @@ absl::StatusOr<std::string> Daemon::Fetch(const std::string& key) {
       if (auto cubin = job->Cubin(key)) return *cubin;
     }
   }
-  if (auto entry = deps_.store->Get(key)) return entry->cubin;
+  if (auto entry = deps_.store->Get(key);
+      entry && ValidateCubin(entry->cubin).ok()) {
+    return entry->cubin;  // only a CUDA ELF is served from the cache
+  }
   return absl::NotFoundError(absl::StrCat("no cubin with key ", key));
 }
 
@@ -266,7 +271,8 @@ tpjit::v1::StatsResponse Daemon::Stats() {
   s.set_cache_bytes(st.bytes);
   s.set_cache_entries(st.entries);
   s.set_cache_evictions(st.evictions);
-  s.set_cache_corrupt(st.corrupt);
+  // Corrupt, foreign (another owner's) and refused (not a CUDA ELF) entries.
+  s.set_cache_corrupt(st.corrupt + counters_.cache_rejects.load());
   s.set_uptime_seconds(absl::ToDoubleSeconds(absl::Now() - started_));
   s.set_barrier_waits(counters_.barrier_waits.load());
   s.set_barrier_timeouts(counters_.barrier_timeouts.load());

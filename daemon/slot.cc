@@ -9,18 +9,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "daemon/cubin_check.h"
 
 namespace tpjit {
 namespace {
 
 constexpr int kMaxAttempts = 2;
-
-int MetaInt(const StoredCubin& e, const std::string& name) {
-  auto it = e.metadata.find(name);
-  int v = 0;
-  if (it != e.metadata.end()) (void)absl::SimpleAtoi(it->second, &v);
-  return v;
-}
 
 }  // namespace
 
@@ -113,6 +107,9 @@ void Slot::Prime(int proc) {
   }
 }
 
+// A hit is served only after CheckCachedCubin (daemon/cubin_check.h) and,
+// with a GPU, this slot's own load check; nothing in the entry's metadata but
+// the symbol names is used, and those are checked against the ELF.
 bool Slot::FromCache(CompileTask& task) {
   std::optional<StoredCubin> entry = store_->Get(task.key);
   if (!entry) return false;
@@ -122,14 +119,16 @@ bool Slot::FromCache(CompileTask& task) {
   outcome.cubin = std::move(entry->cubin);
   outcome.lowered_names =
       absl::StrSplit(entry->metadata["lowered_names"], '\n', absl::SkipEmpty());
-  outcome.load_checked = entry->metadata["load_checked"] == "1";
-  for (const std::string& symbol : outcome.lowered_names) {
-    tpjit::v1::KernelAttributes a;
-    a.set_symbol(symbol);
-    a.set_registers(MetaInt(*entry, "registers"));
-    a.set_local_bytes(MetaInt(*entry, "local_bytes"));
-    a.set_static_smem_bytes(MetaInt(*entry, "static_smem_bytes"));
-    outcome.attributes.push_back(a);
+  absl::Status elf =
+      CheckCachedCubin(outcome.cubin, task.request.arch(),
+                       outcome.lowered_names, &outcome.attributes);
+  if (elf.ok() && options_.gpu >= 0) LoadCheck(task, outcome);
+  if (!elf.ok() || !outcome.status.ok()) {
+    counters_->cache_rejects.fetch_add(1);
+    std::cerr << "tpjitd: slot " << options_.index << ": cache entry of "
+              << task.label << " refused, compiling it again: "
+              << (elf.ok() ? outcome.status : elf) << "\n";
+    return false;
   }
   counters_->cache_hits.fetch_add(1);
   task.done(std::move(outcome));
