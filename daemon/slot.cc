@@ -44,6 +44,7 @@ absl::Status Slot::Start() {
         options_.worker_env);
     if (!checker.ok()) return checker.status();
     checker_ = std::move(*checker);
+    checker_pid_.store(checker_->pid());
   }
   for (int p = 0; p < options_.procs; ++p) {
     threads_.emplace_back([this, p] { Run(p); });
@@ -52,6 +53,7 @@ absl::Status Slot::Start() {
 }
 
 void Slot::Stop() {
+  stopping_.store(true);
   {
     absl::MutexLock lock(&mu_);
     // Unblock threads waiting on a child; each thread reaps its own.
@@ -59,6 +61,8 @@ void Slot::Stop() {
       if (p.child && p.child->pid() > 0) kill(p.child->pid(), SIGKILL);
     }
   }
+  // A load check in flight holds check_mu_: kill its process by pid.
+  if (int pid = checker_pid_.load(); pid > 0) kill(pid, SIGKILL);
   for (std::thread& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -153,6 +157,7 @@ void Slot::LoadCheck(const CompileTask& task, TaskOutcome& outcome) {
           {options_.worker_binary, "--load-check", absl::StrCat(options_.gpu)},
           options_.worker_env);
       checker_ = again.ok() ? std::move(*again) : nullptr;
+      checker_pid_.store(checker_ ? checker_->pid() : -1);
     } else {
       outcome.status = absl::InternalError(
           absl::StrCat("cubin of ", task.label, " does not load on GPU ",
@@ -193,7 +198,9 @@ void Slot::Execute(CompileTask& task, int proc,
     std::cerr << "tpjitd: slot " << options_.index << " worker " << proc << ": "
               << resp.status().message() << " while compiling " << task.label
               << "; restarting it\n";
-    absl::Status restarted = Restart(proc);
+    absl::Status restarted = stopping_.load()
+                                 ? absl::CancelledError("slot is stopping")
+                                 : Restart(proc);
     if (!restarted.ok()) {
       std::cerr << "tpjitd: slot " << options_.index
                 << ": cannot restart worker: " << restarted << "\n";

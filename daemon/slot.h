@@ -73,6 +73,8 @@ class Slot {
   std::vector<std::thread> threads_;
   std::atomic<int64_t> compiled_{0};
   std::atomic<int64_t> restarts_{0};
+  std::atomic<bool> stopping_{false};  // Stop() began: restart no worker
+  std::atomic<int> checker_pid_{-1};
   mutable absl::Mutex mu_;
   std::vector<Proc> procs_ ABSL_GUARDED_BY(mu_);
   absl::Mutex check_mu_;  // one load check at a time on the GPU's process
