@@ -109,8 +109,8 @@ void Daemon::Stop() {
     if (stopped_) return;
     stopped_ = true;
   }
-  // Waits for other owners' leases end, queued tasks fail (so every job and
-  // call finishes), then workers are killed and slot threads joined.
+  // Lease waits end at once and queued tasks fail (so every job and call
+  // finishes); then workers are killed and slot threads joined.
   if (deps_.store) deps_.store->CancelWaits();
   if (scheduler_) scheduler_->Shutdown();
   for (auto& slot : slots_) slot->Stop();
