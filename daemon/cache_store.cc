@@ -1,5 +1,7 @@
 // The real CubinStore over src/cache: a content-addressed directory with
 // checksummed entries, leases and LRU eviction.
+#include <unistd.h>
+
 #include <iostream>
 
 #include "daemon/cubin_store.h"
@@ -40,6 +42,7 @@ class CacheStore final : public CubinStore {
   std::unique_ptr<CompileLease> AcquireOrWait(const std::string& key,
                                               absl::Time deadline) override {
     auto r = cache_->WaitForEntryOrLease(key, deadline);
+    if (absl::IsCancelled(r.status())) return nullptr;
     if (!r.ok()) {
       std::cerr << "tpjitd: no lease for " << key.substr(0, 12) << " ("
                 << r.status() << "); compiling without one\n";
@@ -50,6 +53,7 @@ class CacheStore final : public CubinStore {
   }
 
   bool Writable() override { return cache_->IsWritable(); }
+  void CancelWaits() override { cache_->CancelWaits(); }
 
   StoreStats Stats() override {
     CacheStats c = cache_->Stats();
@@ -59,7 +63,7 @@ class CacheStore final : public CubinStore {
     s.bytes = c.bytes;
     s.entries = c.entries;
     s.evictions = c.evictions;
-    s.corrupt = c.corrupt_entries;
+    s.corrupt = c.corrupt_entries;  // foreign entries included
     s.lease_waits = c.lease_waits;
     return s;
   }
@@ -73,9 +77,11 @@ class CacheStore final : public CubinStore {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CubinStore>> OpenCacheStore(
-    const std::string& dir, int64_t max_bytes) {
+    const std::string& dir, int64_t max_bytes, bool allow_shared) {
   CacheOptions options;
   options.max_bytes = max_bytes;
+  options.trusted_uid = static_cast<int64_t>(geteuid());
+  options.allow_shared_dir = allow_shared;
   auto cache = Cache::Open(dir, options);
   if (!cache.ok()) return cache.status();
   return std::unique_ptr<CubinStore>(new CacheStore(std::move(*cache)));

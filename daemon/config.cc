@@ -24,6 +24,9 @@ const std::vector<FlagDef>& Table() {
       {"cache-dir", true, "cubin cache directory", "TPJIT_CACHE_DIR"},
       {"cache-max-bytes", true, "cache size cap (0 = none)",
        "TPJIT_CACHE_MAX_BYTES"},
+      {"allow-shared-cache", false,
+       "accept a cache dir that other users may write (warns; their entries "
+       "are still refused)"},
       {"slots", true, "worker slots (0 = one per GPU, 1 without)",
        "TPJIT_SLOTS"},
       {"procs", true, "compile processes per slot (0 = cores / slots)",
@@ -31,6 +34,13 @@ const std::vector<FlagDef>& Table() {
       {"gpus", true, "GPUs to use (-1 = detect, 0 = none)", "TPJIT_GPUS"},
       {"health-port", true, "TCP port for gRPC health probes (0 = off)",
        "TPJIT_HEALTH_PORT"},
+      {"health-address", true,
+       "address the health port binds (default 127.0.0.1; the pod IP in "
+       "Kubernetes)",
+       "TPJIT_HEALTH_ADDRESS"},
+      {"shutdown-grace", true,
+       "seconds from SIGTERM to exit, whatever still runs",
+       "TPJIT_SHUTDOWN_GRACE"},
       {"http-port", true, "port of /metrics and the status page (0 = off)",
        "TPJIT_HTTP_PORT"},
       {"http-address", true, "address the HTTP port binds",
@@ -147,12 +157,16 @@ absl::StatusOr<DaemonConfig> ParseDaemonConfig(
   TPJIT_ASSIGN_OR_RETURN(int64_t wp, f.GetInt("http-port", 0, 0, 65535));
   TPJIT_ASSIGN_OR_RETURN(c.compile_timeout_seconds,
                          f.GetDouble("compile-timeout", 120, 0.1, 86400));
+  TPJIT_ASSIGN_OR_RETURN(c.shutdown_grace_seconds,
+                         f.GetDouble("shutdown-grace", 10, 0.5, 3600));
   c.slots = static_cast<int>(slots);
   c.procs = static_cast<int>(procs);
   c.gpus = static_cast<int>(gpus);
   c.health_port = static_cast<int>(hp);
   c.http_port = static_cast<int>(wp);
   c.http_address = f.Get("http-address").value_or("127.0.0.1");
+  c.health_address = f.Get("health-address").value_or("127.0.0.1");
+  c.allow_shared_cache = f.Has("allow-shared-cache");
   c.salt = f.Get("salt").value_or("");
   c.worker_binary = f.Get("worker-binary").value_or(exe_dir + "/tpjit-worker");
   c.nvcc = f.Get("nvcc").value_or(c.nvcc);

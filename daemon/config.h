@@ -17,11 +17,18 @@ struct DaemonConfig {
   std::string socket;  // Unix socket path
   std::string cache_dir;
   int64_t cache_max_bytes = 0;  // 0: no cap
-  int slots = 0;                // 0: one per GPU (1 without GPUs)
-  int procs = 0;                // per slot; 0: cores / slots
-  int gpus = -1;                // -1: detect
-  int health_port = 0;          // TCP port for gRPC health probes; 0: off
-  int http_port = 0;            // /metrics and status page; 0: off
+  // Accept a cache dir that others may write (with a warning); their entries
+  // are still refused. See docs/security.md.
+  bool allow_shared_cache = false;
+  int slots = 0;        // 0: one per GPU (1 without GPUs)
+  int procs = 0;        // per slot; 0: cores / slots
+  int gpus = -1;        // -1: detect
+  int health_port = 0;  // TCP port for gRPC health probes; 0: off
+  std::string health_address = "127.0.0.1";  // what the health port binds
+  // SIGTERM/SIGINT: calls are cancelled at half of it; at its end the
+  // process exits whatever is still running (workers are killed).
+  double shutdown_grace_seconds = 10;
+  int http_port = 0;  // /metrics and status page; 0: off
   std::string http_address = "127.0.0.1";
   std::string salt;
   double compile_timeout_seconds = 120;

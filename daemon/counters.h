@@ -12,6 +12,9 @@ struct DaemonCounters {
   std::atomic<int64_t> compiles{0};    // compiles performed
   std::atomic<int64_t> cache_hits{0};  // kernels served from the cache
   std::atomic<int64_t> cache_misses{0};
+  // Cache entries refused on a hit: not a CUDA ELF of the task's SM with its
+  // symbols, or failed this daemon's load check (recompiled).
+  std::atomic<int64_t> cache_rejects{0};
   std::atomic<int64_t> compile_failures{0};
   std::atomic<int64_t> worker_restarts{0};
   std::atomic<int64_t> warmup_calls{0};

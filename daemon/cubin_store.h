@@ -43,13 +43,19 @@ class CubinStore {
   virtual std::unique_ptr<CompileLease> AcquireOrWait(const std::string& key,
                                                       absl::Time deadline) = 0;
   virtual bool Writable() = 0;
+  // Makes every AcquireOrWait, now and later, return nullptr at once (within
+  // one back-off step): the daemon is shutting down.
+  virtual void CancelWaits() {}
   virtual StoreStats Stats() = 0;
   virtual std::string dir() const = 0;
 };
 
-// The cache directory store; `max_bytes` 0 = no cap.
+// The cache directory store; `max_bytes` 0 = no cap. The directory and its
+// entries must belong to this process's effective uid (src/cache/cache.h
+// CacheOptions::trusted_uid): FAILED_PRECONDITION naming the fix otherwise,
+// unless `allow_shared` (a warning then).
 absl::StatusOr<std::unique_ptr<CubinStore>> OpenCacheStore(
-    const std::string& dir, int64_t max_bytes);
+    const std::string& dir, int64_t max_bytes, bool allow_shared);
 
 }  // namespace tpjit
 

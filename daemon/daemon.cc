@@ -9,6 +9,7 @@
 #include "daemon/gpu_probe.h"
 #include "daemon/slot.h"
 #include "src/common/digest.h"
+#include "src/compile/cubin.h"
 #include "src/compile/kernel_source.h"
 #include "src/plan/spec.h"
 
@@ -39,7 +40,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(DaemonConfig config,
   std::unique_ptr<Daemon> d(new Daemon(std::move(config), std::move(deps)));
   if (!d->deps_.store) {
     auto store =
-        OpenCacheStore(d->config_.cache_dir, d->config_.cache_max_bytes);
+        OpenCacheStore(d->config_.cache_dir, d->config_.cache_max_bytes,
+                       d->config_.allow_shared_cache);
     if (!store.ok()) return store.status();
     d->deps_.store = std::move(*store);
   }
@@ -131,6 +133,9 @@ void Daemon::Stop() {
     stopped_ = true;
   }
   if (recipes_) recipes_->Stop();
+  // Lease waits end at once and queued tasks fail (so every job and call
+  // finishes); then workers are killed and slot threads joined.
+  if (deps_.store) deps_.store->CancelWaits();
   if (scheduler_) scheduler_->Shutdown();
   for (auto& slot : slots_) slot->Stop();
 }
@@ -249,7 +254,7 @@ void Daemon::Compile(
   std::vector<std::shared_ptr<CompileTask>> misses;
   for (auto& task : *tasks) {
     // A hit is served here, never queued behind compiles.
-    if (ServeFromCache(*deps_.store, counters_, *task, -1)) continue;
+    if (ServeFromCache(*deps_.store, counters_, *task, -1, {})) continue;
     if (JoinInFlight(task)) misses.push_back(std::move(task));
   }
   if (!misses.empty()) scheduler_->Submit(std::move(misses));
@@ -297,7 +302,10 @@ absl::StatusOr<std::string> Daemon::Fetch(const std::string& key) {
       if (auto cubin = job->Cubin(key)) return *cubin;
     }
   }
-  if (auto entry = deps_.store->Get(key)) return entry->cubin;
+  if (auto entry = deps_.store->Get(key);
+      entry && ValidateCubin(entry->cubin).ok()) {
+    return entry->cubin;  // only a CUDA ELF is served from the cache
+  }
   return absl::NotFoundError(absl::StrCat("no cubin with key ", key));
 }
 
@@ -332,7 +340,8 @@ tpjit::v1::StatsResponse Daemon::Stats() {
   s.set_cache_bytes(st.bytes);
   s.set_cache_entries(st.entries);
   s.set_cache_evictions(st.evictions);
-  s.set_cache_corrupt(st.corrupt);
+  // Corrupt, foreign (another owner's) and refused (not a CUDA ELF) entries.
+  s.set_cache_corrupt(st.corrupt + counters_.cache_rejects.load());
   s.set_uptime_seconds(absl::ToDoubleSeconds(absl::Now() - started_));
   s.set_barrier_waits(counters_.barrier_waits.load());
   s.set_barrier_timeouts(counters_.barrier_timeouts.load());

@@ -19,7 +19,14 @@ using tpjit::v1::StatsResponse;
 using tpjit::v1::StatusResponse;
 
 constexpr char kMetricsType[] = "text/plain; version=0.0.4; charset=utf-8";
-constexpr int kHandlerThreads = 2;
+// Each open connection holds a handler thread until it sends a request or
+// its keep-alive / read timeout ends: enough threads that a handful of idle
+// connections leave /metrics free, and short timeouts so they do not linger.
+constexpr int kHandlerThreads = 16;
+constexpr int kReadTimeoutSeconds = 2;
+constexpr int kWriteTimeoutSeconds = 5;
+constexpr int kKeepAliveSeconds = 2;
+constexpr int kKeepAliveMaxRequests = 100;
 
 // Prometheus label values escape backslash, double quote and newline.
 std::string EscapeLabel(const std::string& v) {
@@ -208,8 +215,10 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   http->Route();
   httplib::Server& s = *http->server_;
   s.new_task_queue = [] { return new httplib::ThreadPool(kHandlerThreads); };
-  s.set_read_timeout(5, 0);
-  s.set_write_timeout(5, 0);
+  s.set_read_timeout(kReadTimeoutSeconds, 0);
+  s.set_write_timeout(kWriteTimeoutSeconds, 0);
+  s.set_keep_alive_timeout(kKeepAliveSeconds);
+  s.set_keep_alive_max_count(kKeepAliveMaxRequests);
   if (port == 0) {
     http->port_ = s.bind_to_any_port(address);
   } else if (s.bind_to_port(address, port)) {

@@ -1,8 +1,9 @@
 // tpjitd's HTTP port (--http-port, bound to --http-address): Prometheus
 // metrics at /metrics, the daemon's state as JSON at /status.json and a small
 // self-contained status page at / that polls it. Served by cpp-httplib on
-// its own listener thread and a small handler pool; every request reads the
-// daemon through its thread-safe Stats(), Status() and counters().
+// its own listener thread and a pool of 16 handler threads, with 2 s read and
+// keep-alive timeouts so idle connections cannot starve it; every request
+// reads the daemon through its thread-safe Stats(), Status() and counters().
 //
 // The Render* functions are pure and used by the server and by tests.
 #ifndef TPJIT_DAEMON_HTTP_SERVER_H_

@@ -10,6 +10,7 @@
 #include "daemon/daemon.h"
 #include "daemon/server.h"
 #include "daemon/services.h"
+#include "daemon/socket_claim.h"
 
 int main(int argc, char** argv) {
   tpjit::BlockTerminationSignals();
@@ -25,6 +26,12 @@ int main(int argc, char** argv) {
     }
     std::cerr << "tpjitd: " << config.status().message() << "\n";
     return 2;
+  }
+  // Before anything starts: a second daemon on a live socket stops here.
+  auto claim = tpjit::SocketClaim::Take(config->socket);
+  if (!claim.ok()) {
+    std::cerr << "tpjitd: " << claim.status().message() << "\n";
+    return 1;
   }
   auto daemon = tpjit::Daemon::Create(*config, tpjit::DaemonDeps{});
   if (!daemon.ok()) {

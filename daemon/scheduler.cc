@@ -2,9 +2,22 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "src/plan/sharder.h"
 
 namespace tpjit {
+namespace {
+
+void FailAll(std::vector<std::shared_ptr<CompileTask>> tasks) {
+  for (const auto& task : tasks) {
+    TaskOutcome outcome;
+    outcome.status = absl::UnavailableError(
+        absl::StrCat(task->label, ": tpjitd is shutting down"));
+    if (task->done) task->done(std::move(outcome));
+  }
+}
+
+}  // namespace
 
 Scheduler::Scheduler(int slots)
     : queues_(std::max(1, slots)), queued_cost_(std::max(1, slots), 0.0) {}
@@ -12,7 +25,12 @@ Scheduler::Scheduler(int slots)
 void Scheduler::Submit(std::vector<std::shared_ptr<CompileTask>> tasks) {
   std::vector<double> costs;
   for (const auto& t : tasks) costs.push_back(std::max(0.0, t->cost));
-  absl::MutexLock lock(&mu_);
+  absl::ReleasableMutexLock lock(&mu_);
+  if (shutdown_) {
+    lock.Release();
+    FailAll(std::move(tasks));
+    return;
+  }
   auto shards = ShardByCost(costs, slots());
   for (int s = 0; s < slots(); ++s) {
     for (int index : shards->members[s]) {
@@ -24,7 +42,12 @@ void Scheduler::Submit(std::vector<std::shared_ptr<CompileTask>> tasks) {
 }
 
 void Scheduler::Requeue(std::shared_ptr<CompileTask> task, int avoid_slot) {
-  absl::MutexLock lock(&mu_);
+  absl::ReleasableMutexLock lock(&mu_);
+  if (shutdown_) {
+    lock.Release();
+    FailAll({std::move(task)});
+    return;
+  }
   int best = -1;
   for (int s = 0; s < slots(); ++s) {
     if (s == avoid_slot && slots() > 1) continue;
@@ -69,9 +92,18 @@ std::shared_ptr<CompileTask> Scheduler::TryTake(int slot) {
 }
 
 void Scheduler::Shutdown() {
-  absl::MutexLock lock(&mu_);
-  shutdown_ = true;
-  cv_.SignalAll();
+  std::vector<std::shared_ptr<CompileTask>> left;
+  {
+    absl::MutexLock lock(&mu_);
+    shutdown_ = true;
+    for (size_t s = 0; s < queues_.size(); ++s) {
+      left.insert(left.end(), queues_[s].begin(), queues_[s].end());
+      queues_[s].clear();
+      queued_cost_[s] = 0;
+    }
+    cv_.SignalAll();
+  }
+  FailAll(std::move(left));
 }
 
 int64_t Scheduler::Depth() const {

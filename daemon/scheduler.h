@@ -68,6 +68,9 @@ class Scheduler {
   std::shared_ptr<CompileTask> Take(int slot);
   // Takes without blocking; nullptr when nothing is queued.
   std::shared_ptr<CompileTask> TryTake(int slot);
+  // Stops handing out tasks and fails every queued task (done() with
+  // UNAVAILABLE, outside the lock). Tasks submitted or requeued afterwards
+  // are failed the same way at once, so every task's done() still runs.
   void Shutdown();
 
   int slots() const { return static_cast<int>(queues_.size()); }

@@ -7,9 +7,11 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -34,19 +36,38 @@ void SetHealth(grpc::Server* server, bool serving) {
   health->SetServingStatus(serving);
 }
 
-absl::Status PrepareSocket(const std::string& path) {
+// "host:port" for gRPC, bracketing an IPv6 address.
+std::string HostPort(const std::string& address, int port) {
+  const bool v6 = address.find(':') != std::string::npos && address[0] != '[';
+  return v6 ? absl::StrCat("[", address, "]:", port)
+            : absl::StrCat(address, ":", port);
+}
+
+// The pids of this process's children (compile workers, load checkers).
+std::vector<int> ChildPids() {
+  std::vector<int> pids;
   std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(),
-                                      ec);
-  if (ec) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--socket: cannot create the folder of ", path, ": ", ec.message()));
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream in(task.path() / "children");
+    for (int pid; in >> pid;) pids.push_back(pid);
   }
-  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("--socket: cannot remove stale ", path));
-  }
-  return absl::OkStatus();
+  return pids;
+}
+
+// Ends the process `grace` after it is started unless the process has
+// exited by then: children killed, socket removed, exit code 1. Detached: it
+// guards everything after the signal, destructors included.
+void StartShutdownWatchdog(absl::Duration grace, std::string socket) {
+  std::thread([grace, socket = std::move(socket)] {
+    absl::SleepFor(grace);
+    std::cerr << "tpjitd: shutdown still running after --shutdown-grace ("
+              << absl::FormatDuration(grace)
+              << "); killing workers and exiting\n";
+    for (int pid : ChildPids()) kill(pid, SIGKILL);
+    unlink(socket.c_str());
+    _exit(1);
+  }).detach();
 }
 
 }  // namespace
@@ -62,7 +83,6 @@ void BlockTerminationSignals() {
 
 absl::Status RunServer(Daemon& daemon, const ServiceHook& hook) {
   const DaemonConfig& config = daemon.config();
-  if (absl::Status s = PrepareSocket(config.socket); !s.ok()) return s;
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   TpjitService service(&daemon);
@@ -84,17 +104,21 @@ absl::Status RunServer(Daemon& daemon, const ServiceHook& hook) {
   std::unique_ptr<grpc::Server> health_server;
   if (config.health_port > 0) {
     grpc::ServerBuilder hb;
-    hb.AddListeningPort(absl::StrCat("0.0.0.0:", config.health_port),
+    hb.AddListeningPort(HostPort(config.health_address, config.health_port),
                         grpc::InsecureServerCredentials());
     health_server = hb.BuildAndStart();
     if (!health_server) {
       return absl::UnavailableError(absl::StrCat(
-          "--health-port: cannot listen on port ", config.health_port));
+          "--health-port: cannot listen on ",
+          HostPort(config.health_address, config.health_port),
+          " (port in use, or --health-address not an address of this host)"));
     }
   }
   std::cerr << "tpjitd: serving on unix:" << config.socket
             << (config.health_port > 0
-                    ? absl::StrCat(", health on :", config.health_port)
+                    ? absl::StrCat(
+                          ", health on ",
+                          HostPort(config.health_address, config.health_port))
                     : "")
             << "; cache " << config.cache_dir << "; " << config.slots
             << " slot(s) x " << config.procs << " procs; " << daemon.gpus()
@@ -120,12 +144,15 @@ absl::Status RunServer(Daemon& daemon, const ServiceHook& hook) {
   int sig = 0;
   sigwait(&set, &sig);
   std::cerr << "tpjitd: signal " << sig << ", shutting down\n";
+  const absl::Duration grace = absl::Seconds(config.shutdown_grace_seconds);
+  StartShutdownWatchdog(grace, config.socket);
   stop.Notify();
   monitor.join();
   SetHealth(server.get(), false);
-  daemon.Stop();
+  daemon.Stop();  // fails queued work, kills workers: jobs and calls end
+  // Calls still open at half the grace are cancelled (OnCancel finishes them).
   const auto deadline =
-      std::chrono::system_clock::now() + std::chrono::seconds(5);
+      std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace / 2);
   server->Shutdown(deadline);
   if (health_server) health_server->Shutdown(deadline);
   unlink(config.socket.c_str());

@@ -17,8 +17,12 @@ namespace tpjit {
 using ServiceHook =
     std::function<std::shared_ptr<void>(grpc::ServerBuilder&, Daemon&)>;
 
-// Blocks until a termination signal. REQUIRES: SIGTERM/SIGINT blocked in
-// every thread (BlockTerminationSignals() before any thread starts).
+// Blocks until a termination signal, then shuts down: the daemon stops
+// (queued work fails, workers are killed), open calls are cancelled at half
+// of config.shutdown_grace_seconds, and a watchdog ends the process at the
+// full grace, whatever still runs. REQUIRES: SIGTERM/SIGINT blocked in
+// every thread (BlockTerminationSignals() before any thread starts); the
+// socket claimed (socket_claim.h).
 absl::Status RunServer(Daemon& daemon, const ServiceHook& hook);
 
 void BlockTerminationSignals();

@@ -78,7 +78,14 @@ class WarmupReactor final : public grpc::ServerWriteReactor<WarmupEvent>,
     delete this;
   }
 
-  void OnCancel() override {}
+  // The client went away, its deadline passed, or the server shuts down:
+  // finish now (or once the write in flight or Begin returns), so neither
+  // the call nor Server::Shutdown waits for a job that may never end.
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    PumpLocked();
+  }
 
  private:
   void Begin(const tpjit::v1::WarmupRequest& request) {
@@ -101,6 +108,11 @@ class WarmupReactor final : public grpc::ServerWriteReactor<WarmupEvent>,
   // before Begin has returned.
   void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!begun_ || writing_ || finished_) return;
+    if (cancelled_) {
+      finished_ = true;
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled"));
+      return;
+    }
     if (pending_progress_) {
       current_ = std::move(*pending_progress_);
       pending_progress_.reset();
@@ -132,6 +144,7 @@ class WarmupReactor final : public grpc::ServerWriteReactor<WarmupEvent>,
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // Streams one cubin in chunks of at most 1 MiB.

@@ -9,18 +9,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "daemon/cubin_check.h"
 
 namespace tpjit {
 namespace {
 
 constexpr int kMaxAttempts = 2;
-
-int MetaInt(const StoredCubin& e, const std::string& name) {
-  auto it = e.metadata.find(name);
-  int v = 0;
-  if (it != e.metadata.end()) (void)absl::SimpleAtoi(it->second, &v);
-  return v;
-}
 
 }  // namespace
 
@@ -50,6 +44,7 @@ absl::Status Slot::Start() {
         options_.worker_env);
     if (!checker.ok()) return checker.status();
     checker_ = std::move(*checker);
+    checker_pid_.store(checker_->pid());
   }
   for (int p = 0; p < options_.procs; ++p) {
     threads_.emplace_back([this, p] { Run(p); });
@@ -58,6 +53,7 @@ absl::Status Slot::Start() {
 }
 
 void Slot::Stop() {
+  stopping_.store(true);
   {
     absl::MutexLock lock(&mu_);
     // Unblock threads waiting on a child; each thread reaps its own.
@@ -65,6 +61,8 @@ void Slot::Stop() {
       if (p.child && p.child->pid() > 0) kill(p.child->pid(), SIGKILL);
     }
   }
+  // A load check in flight holds check_mu_: kill its process by pid.
+  if (int pid = checker_pid_.load(); pid > 0) kill(pid, SIGKILL);
   for (std::thread& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -113,8 +111,13 @@ void Slot::Prime(int proc) {
   }
 }
 
-bool ServeFromCache(CubinStore& store, DaemonCounters& counters,
-                    CompileTask& task, int slot) {
+// A hit is served only after CheckCachedCubin (daemon/cubin_check.h; PTX:
+// a text check) and `load_check` when given (a slot's GPU); nothing in the
+// entry's metadata but the symbol names, dependencies and log is used, and
+// the names are checked against the ELF.
+bool ServeFromCache(
+    CubinStore& store, DaemonCounters& counters, CompileTask& task, int slot,
+    const std::function<void(const CompileTask&, TaskOutcome&)>& load_check) {
   std::optional<StoredCubin> entry = store.Get(task.key);
   if (!entry) return false;
   std::vector<std::string> deps =
@@ -127,16 +130,23 @@ bool ServeFromCache(CubinStore& store, DaemonCounters& counters,
   outcome.cache_hit = true;
   outcome.slot = slot;
   outcome.cubin = std::move(entry->cubin);
+  outcome.log = entry->metadata["log"];
   outcome.lowered_names =
       absl::StrSplit(entry->metadata["lowered_names"], '\n', absl::SkipEmpty());
-  outcome.load_checked = entry->metadata["load_checked"] == "1";
-  for (const std::string& symbol : outcome.lowered_names) {
-    tpjit::v1::KernelAttributes a;
-    a.set_symbol(symbol);
-    a.set_registers(MetaInt(*entry, "registers"));
-    a.set_local_bytes(MetaInt(*entry, "local_bytes"));
-    a.set_static_smem_bytes(MetaInt(*entry, "static_smem_bytes"));
-    outcome.attributes.push_back(a);
+  absl::Status elf =
+      task.request.ptx()
+          ? CheckCachedPtx(outcome.cubin)
+          : CheckCachedCubin(outcome.cubin, task.request.arch(),
+                             outcome.lowered_names, &outcome.attributes);
+  if (elf.ok() && load_check && !task.request.ptx()) {
+    load_check(task, outcome);
+  }
+  if (!elf.ok() || !outcome.status.ok()) {
+    counters.cache_rejects.fetch_add(1);
+    std::cerr << "tpjitd: slot " << slot << ": cache entry of " << task.label
+              << " refused, compiling it again: "
+              << (elf.ok() ? outcome.status : elf) << "\n";
+    return false;
   }
   counters.cache_hits.fetch_add(1);
   task.done(std::move(outcome));
@@ -144,7 +154,11 @@ bool ServeFromCache(CubinStore& store, DaemonCounters& counters,
 }
 
 bool Slot::FromCache(CompileTask& task) {
-  return ServeFromCache(*store_, *counters_, task, options_.index);
+  std::function<void(const CompileTask&, TaskOutcome&)> check;
+  if (options_.gpu >= 0) {
+    check = [this](const CompileTask& t, TaskOutcome& o) { LoadCheck(t, o); };
+  }
+  return ServeFromCache(*store_, *counters_, task, options_.index, check);
 }
 
 void Slot::LoadCheck(const CompileTask& task, TaskOutcome& outcome) {
@@ -165,6 +179,7 @@ void Slot::LoadCheck(const CompileTask& task, TaskOutcome& outcome) {
           {options_.worker_binary, "--load-check", absl::StrCat(options_.gpu)},
           options_.worker_env);
       checker_ = again.ok() ? std::move(*again) : nullptr;
+      checker_pid_.store(checker_ ? checker_->pid() : -1);
     } else {
       outcome.status = absl::InternalError(
           absl::StrCat("cubin of ", task.label, " does not load on GPU ",
@@ -205,7 +220,9 @@ void Slot::Execute(CompileTask& task, int proc,
     std::cerr << "tpjitd: slot " << options_.index << " worker " << proc << ": "
               << resp.status().message() << " while compiling " << task.label
               << "; restarting it\n";
-    absl::Status restarted = Restart(proc);
+    absl::Status restarted = stopping_.load()
+                                 ? absl::CancelledError("slot is stopping")
+                                 : Restart(proc);
     if (!restarted.ok()) {
       std::cerr << "tpjitd: slot " << options_.index
                 << ": cannot restart worker: " << restarted << "\n";
@@ -255,6 +272,9 @@ void Slot::Execute(CompileTask& task, int proc,
         absl::StrJoin(outcome.lowered_names, "\n");
     entry.metadata["compile_seconds"] = absl::StrCat(outcome.compile_seconds);
     entry.metadata["load_checked"] = outcome.load_checked ? "1" : "0";
+    if (!outcome.log.empty()) {  // warnings, for callers served from cache
+      entry.metadata["log"] = outcome.log.substr(0, 64 << 10);
+    }
     if (!outcome.dependencies.empty()) {
       entry.metadata["deps"] = absl::StrJoin(outcome.dependencies, "\n");
     }

@@ -10,6 +10,7 @@
 #define TPJIT_DAEMON_SLOT_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -36,8 +37,11 @@ struct SlotOptions {
 // Serves `task` from `store` when it holds the key (and the task accepts the
 // entry's dependencies): calls task.done with a cache hit and returns true.
 // Otherwise returns false and leaves the task alone. Thread-safe.
-bool ServeFromCache(CubinStore& store, DaemonCounters& counters,
-                    CompileTask& task, int slot);
+// `load_check` (may be empty) runs on a GPU and sets outcome.status on
+// failure.
+bool ServeFromCache(
+    CubinStore& store, DaemonCounters& counters, CompileTask& task, int slot,
+    const std::function<void(const CompileTask&, TaskOutcome&)>& load_check);
 
 class Slot {
  public:
@@ -79,6 +83,8 @@ class Slot {
   std::vector<std::thread> threads_;
   std::atomic<int64_t> compiled_{0};
   std::atomic<int64_t> restarts_{0};
+  std::atomic<bool> stopping_{false};  // Stop() began: restart no worker
+  std::atomic<int> checker_pid_{-1};
   mutable absl::Mutex mu_;
   std::vector<Proc> procs_ ABSL_GUARDED_BY(mu_);
   absl::Mutex check_mu_;  // one load check at a time on the GPU's process

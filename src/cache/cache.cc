@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "src/common/status_macros.h"
 
 namespace tpjit {
@@ -16,12 +17,16 @@ Cache::Cache(std::string dir, CacheOptions options)
   if (!options_.log) options_.log = StderrCacheLog();
   if (options_.host.empty()) options_.host = LocalHostName();
   if (options_.pid == 0) options_.pid = LocalProcessId();
+  if (options_.processes == nullptr) options_.processes = ProcessTable::Real();
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   cd_.dir = std::move(dir);
   cd_.fs = options_.fs;
   cd_.clock = options_.clock;
   cd_.host = options_.host;
   cd_.pid = options_.pid;
+  cd_.processes = options_.processes;
+  cd_.proc_start = options_.processes->StartTime(options_.pid).value_or(0);
+  cd_.pid_space = options_.processes->PidSpace();
   cd_.log = options_.log;
   cd_.counters = &counters_;
 }
@@ -31,10 +36,62 @@ absl::StatusOr<std::unique_ptr<Cache>> Cache::Open(std::string dir,
   if (dir.empty()) return absl::InvalidArgumentError("cache dir is empty");
   std::unique_ptr<Cache> cache(new Cache(std::move(dir), std::move(options)));
   TPJIT_RETURN_IF_ERROR(cache->cd_.fs->CreateDirs(cache->cd_.dir));
+  TPJIT_RETURN_IF_ERROR(cache->CheckDirTrust());
   TPJIT_ASSIGN_OR_RETURN(CacheScanReport scan, cache->Scan(nullptr));
   cache->counters_.bytes = scan.bytes;
   cache->counters_.entries = scan.entries;
   return cache;
+}
+
+// ---------------------------------------------------------------- Trust
+
+namespace {
+
+bool TrustedOwner(int64_t owner, int64_t uid) {
+  return owner == uid || owner == 0;
+}
+
+}  // namespace
+
+absl::Status CheckCacheDirTrust(FileSystem& fs, const std::string& dir,
+                                int64_t uid) {
+  TPJIT_ASSIGN_OR_RETURN(FileInfo info, fs.Stat(dir));
+  if (!TrustedOwner(info.uid, uid)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cache dir ", dir, " is owned by uid ", info.uid, ", not by uid ", uid,
+        " that tpjitd runs as: its owner could plant cubins that tpjitd "
+        "would serve. Fix: chown ",
+        uid, " ", dir, " (or give tpjitd a --cache-dir of its own)"));
+  }
+  if ((info.mode & 022) != 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "cache dir %s is writable by %s (mode %04o): any of them could plant "
+        "cubins that tpjitd would serve. Fix: chmod go-w %s",
+        dir, (info.mode & 002) ? "other users" : "its group", info.mode, dir));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Cache::CheckDirTrust() {
+  if (options_.trusted_uid < 0) return absl::OkStatus();
+  absl::Status s = CheckCacheDirTrust(*cd_.fs, cd_.dir, options_.trusted_uid);
+  if (s.ok() || !options_.allow_shared_dir) return s;
+  cd_.Log(absl::StrCat("WARNING (accepted as a shared cache): ", s.message(),
+                       ". Entries of other owners are still refused."));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Cache::ReadEntryFile(absl::string_view key) {
+  FileInfo info;
+  TPJIT_ASSIGN_OR_RETURN(std::string bytes,
+                         cd_.fs->ReadFileAndStat(cd_.EntryPath(key), &info));
+  if (options_.trusted_uid >= 0 &&
+      !TrustedOwner(info.uid, options_.trusted_uid)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("entry ", key, " is owned by uid ", info.uid,
+                     ", not by uid ", options_.trusted_uid, ": not served"));
+  }
+  return bytes;
 }
 
 // ------------------------------------------------------------- Get / Put
@@ -48,10 +105,16 @@ std::optional<CacheEntry> Cache::Lookup(absl::string_view key,
   }
   Pin pin = PinEntry(key);
   const std::string path = cd_.EntryPath(key);
-  absl::StatusOr<std::string> bytes = cd_.fs->ReadFile(path);
+  absl::StatusOr<std::string> bytes = ReadEntryFile(key);
+  if (absl::IsPermissionDenied(bytes.status()) && count_miss) {
+    CacheCounters::Add(counters_.foreign_entries);
+    CacheCounters::Add(counters_.corrupt_entries);
+    cd_.Log(bytes.status().message());
+  }
   if (!bytes.ok()) {
     if (count_miss) CacheCounters::Add(counters_.misses);
-    if (!absl::IsNotFound(bytes.status())) {
+    if (!absl::IsNotFound(bytes.status()) &&
+        !absl::IsPermissionDenied(bytes.status())) {
       CacheCounters::Add(counters_.read_failures);
       cd_.Log(absl::StrCat("read ", key, ": ", bytes.status().ToString()));
     }
@@ -71,8 +134,7 @@ std::optional<CacheEntry> Cache::Lookup(absl::string_view key,
 absl::StatusOr<std::string> Cache::ReadVerified(absl::string_view key) {
   TPJIT_RETURN_IF_ERROR(ValidateCacheKey(key));
   Pin pin = PinEntry(key);
-  TPJIT_ASSIGN_OR_RETURN(std::string bytes,
-                         cd_.fs->ReadFile(cd_.EntryPath(key)));
+  TPJIT_ASSIGN_OR_RETURN(std::string bytes, ReadEntryFile(key));
   absl::StatusOr<CacheEntry> entry = DecodeCacheEntry(bytes, key);
   if (!entry.ok()) {
     return absl::DataLossError(
@@ -166,6 +228,7 @@ absl::StatusOr<Lease> Cache::AcquireLease(absl::string_view key,
     if (!absl::IsUnavailable(lease.status())) return lease;
     if (!waited) CacheCounters::Add(counters_.lease_waits);
     waited = true;
+    if (cancelled_.load()) return absl::CancelledError("cache is closing");
     absl::Time now = cd_.clock->Now();
     if (now >= deadline) {
       return absl::DeadlineExceededError(
@@ -187,7 +250,7 @@ absl::StatusOr<Cache::EntryOrLease> Cache::WaitForEntryOrLease(
     if ((out.entry = Lookup(key, attempt == 0))) return out;
     absl::Time now = cd_.clock->Now();
     absl::StatusOr<LeaseOwner> owner = leases_.ReadOwner(key);
-    bool live = owner.ok() && cd_.clock->Now() <= owner->expiry;
+    bool live = owner.ok() && !leases_.IsStale(*owner);
     if (live) {
       if (!saw_owner) CacheCounters::Add(counters_.lease_waits);
       saw_owner = true;
@@ -218,6 +281,7 @@ absl::StatusOr<Cache::EntryOrLease> Cache::WaitForEntryOrLease(
       return absl::DeadlineExceededError(absl::StrCat(
           "waiting for cache entry or lease of ", key, ": ", last_error));
     }
+    if (cancelled_.load()) return absl::CancelledError("cache is closing");
     cd_.clock->SleepFor(std::min(Backoff(attempt), deadline - now));
   }
 }

@@ -28,6 +28,7 @@
 #ifndef TPJIT_SRC_CACHE_CACHE_H_
 #define TPJIT_SRC_CACHE_CACHE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -47,6 +48,7 @@
 #include "src/cache/stats.h"
 #include "src/common/clock.h"
 #include "src/common/file_system.h"
+#include "src/common/process_table.h"
 
 namespace tpjit {
 
@@ -68,7 +70,24 @@ struct CacheOptions {
   absl::Duration max_backoff = absl::Milliseconds(500);
   std::string host;  // empty: this host's name (lease owner, temp names)
   int64_t pid = 0;   // 0: this process's id
+  // Looks up lease owners on this host (lease.h); nullptr: the real /proc.
+  ProcessTable* processes = nullptr;
+  // Who may write this cache. With trusted_uid >= 0 (tpjitd passes its
+  // effective uid): Open() refuses a directory that is owned by another uid
+  // or writable by group or others (FAILED_PRECONDITION naming the chmod /
+  // chown fix), or with allow_shared_dir only logs that warning; and an
+  // entry file owned by another uid is foreign: a miss, counted in
+  // foreign_entries and corrupt_entries, left in place, never served. Root
+  // (uid 0) is trusted as an owner too. -1: no checks (tools, tests).
+  int64_t trusted_uid = -1;
+  bool allow_shared_dir = false;
 };
+
+// OK if `dir` (which exists) is owned by `uid` (or root) and writable by
+// nobody else; FAILED_PRECONDITION saying what is wrong and the command that
+// fixes it otherwise.
+absl::Status CheckCacheDirTrust(FileSystem& fs, const std::string& dir,
+                                int64_t uid);
 
 // One entry as listed by List().
 struct CacheEntryInfo {
@@ -101,7 +120,8 @@ class Cache {
   const std::string& dir() const { return cd_.dir; }
 
   // The verified entry of `key`, or nullopt on a miss (absent, corrupt,
-  // unreadable, invalid key). A hit refreshes the entry's access time.
+  // foreign, unreadable, invalid key). A hit refreshes the entry's access
+  // time.
   std::optional<CacheEntry> Get(absl::string_view key) {
     return Lookup(key, /*count_miss=*/true);
   }
@@ -112,8 +132,9 @@ class Cache {
   // Publishes an already encoded entry (e.g. from an archive) after
   // verifying it; DATA_LOSS if it does not verify as `key`'s entry.
   absl::Status PutEncoded(absl::string_view key, absl::string_view entry_bytes);
-  // The raw bytes of `key`'s entry after verifying them; NOT_FOUND or
-  // DATA_LOSS (not moved aside, not counted) otherwise.
+  // The raw bytes of `key`'s entry after verifying them; NOT_FOUND,
+  // PERMISSION_DENIED (foreign) or DATA_LOSS (not moved aside, not counted)
+  // otherwise.
   absl::StatusOr<std::string> ReadVerified(absl::string_view key);
   // Removes `key`'s entry; OK if absent.
   absl::Status Remove(absl::string_view key);
@@ -138,6 +159,9 @@ class Cache {
   // real clock); DEADLINE_EXCEEDED after it.
   absl::StatusOr<EntryOrLease> WaitForEntryOrLease(absl::string_view key,
                                                    absl::Time deadline);
+  // Makes AcquireLease and WaitForEntryOrLease, waiting now or later, return
+  // CANCELLED at their next check (within one back-off step): shutdown.
+  void CancelWaits() { cancelled_.store(true); }
 
   // Keeps `key` from eviction by this process while alive. Movable.
   class Pin {
@@ -176,6 +200,10 @@ class Cache {
  private:
   Cache(std::string dir, CacheOptions options);
   std::optional<CacheEntry> Lookup(absl::string_view key, bool count_miss);
+  // The bytes of `key`'s entry file; PERMISSION_DENIED if it is foreign.
+  absl::StatusOr<std::string> ReadEntryFile(absl::string_view key);
+  // Applies trusted_uid / allow_shared_dir to the directory (see above).
+  absl::Status CheckDirTrust();
   absl::StatusOr<CacheScanReport> Scan(std::vector<CacheEntryInfo>* out);
   absl::Status WriteEntry(absl::string_view key, absl::string_view bytes);
   void MoveAside(absl::string_view key, absl::string_view reason);
@@ -192,6 +220,7 @@ class Cache {
   mutable absl::Mutex mu_;
   std::map<std::string, int> pinned_ ABSL_GUARDED_BY(mu_);
   absl::Mutex evict_mu_;  // one eviction at a time in this process
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace tpjit

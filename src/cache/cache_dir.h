@@ -23,6 +23,7 @@
 #include "src/cache/stats.h"
 #include "src/common/clock.h"
 #include "src/common/file_system.h"
+#include "src/common/process_table.h"
 
 namespace tpjit {
 
@@ -44,6 +45,11 @@ struct CacheDir {
   Clock* clock = nullptr;
   std::string host;
   int64_t pid = 0;
+  // Who this process is on this host (lease.h): its start time (0 if
+  // unknown) and pid space ("" if unknown), and how to look others up.
+  ProcessTable* processes = nullptr;
+  uint64_t proc_start = 0;
+  std::string pid_space;
   CacheLogFn log;
   CacheCounters* counters = nullptr;
 

@@ -14,43 +14,64 @@
 namespace tpjit {
 namespace {
 
-constexpr absl::string_view kLeaseMagic = "tpjit-lease 1";
+constexpr absl::string_view kLeaseMagicV1 = "tpjit-lease 1";
+constexpr absl::string_view kLeaseMagicV2 = "tpjit-lease 2";
 
 std::string Describe(const LeaseOwner& o) {
   return absl::StrCat("host ", o.host, " pid ", o.pid, " until ",
                       absl::FormatTime(o.expiry), " (token ", o.token, ")");
 }
 
+// The `name=value` lines after the magic line, in order (a value may be
+// empty); false if a line is not of that form or a name differs from `names`.
+bool SplitFields(const std::vector<absl::string_view>& lines,
+                 const std::vector<absl::string_view>& names,
+                 std::vector<absl::string_view>* values) {
+  if (lines.size() != names.size() + 2 || !lines.back().empty()) return false;
+  for (size_t i = 0; i < names.size(); ++i) {
+    absl::string_view line = lines[i + 1];
+    if (!absl::StartsWith(line, names[i]) || line.size() <= names[i].size() ||
+        line[names[i].size()] != '=') {
+      return false;
+    }
+    values->push_back(line.substr(names[i].size() + 1));
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string EncodeLeaseOwner(const LeaseOwner& o) {
-  return absl::StrCat(kLeaseMagic, "\nhost=", o.host, "\npid=", o.pid,
-                      "\nstart_ns=", absl::ToUnixNanos(o.start),
-                      "\nexpiry_ns=", absl::ToUnixNanos(o.expiry),
-                      "\ntoken=", o.token, "\n");
+  return absl::StrCat(
+      kLeaseMagicV2, "\nhost=", o.host, "\npid=", o.pid,
+      "\nproc_start=", o.proc_start, "\npid_space=", o.pid_space,
+      "\nstart_ns=", absl::ToUnixNanos(o.start),
+      "\nexpiry_ns=", absl::ToUnixNanos(o.expiry), "\ntoken=", o.token, "\n");
 }
 
 absl::StatusOr<LeaseOwner> DecodeLeaseOwner(absl::string_view text) {
   std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
-  if (lines.size() != 7 || lines[0] != kLeaseMagic || !lines[6].empty()) {
+  const bool v2 = !lines.empty() && lines[0] == kLeaseMagicV2;
+  if (!v2 && (lines.empty() || lines[0] != kLeaseMagicV1)) {
+    return absl::DataLossError("lease file is malformed");
+  }
+  std::vector<absl::string_view> names = {"host", "pid", "start_ns",
+                                          "expiry_ns", "token"};
+  if (v2) names.insert(names.begin() + 2, {"proc_start", "pid_space"});
+  std::vector<absl::string_view> v;
+  if (!SplitFields(lines, names, &v)) {
     return absl::DataLossError("lease file is malformed");
   }
   LeaseOwner o;
   int64_t start_ns = 0, expiry_ns = 0;
-  bool ok = true;
-  auto field = [&](absl::string_view line, absl::string_view name) {
-    if (!absl::StartsWith(line, name) || line.size() <= name.size() ||
-        line[name.size()] != '=') {
-      ok = false;
-      return absl::string_view();
-    }
-    return line.substr(name.size() + 1);
-  };
-  o.host = std::string(field(lines[1], "host"));
-  ok = ok && absl::SimpleAtoi(field(lines[2], "pid"), &o.pid);
-  ok = ok && absl::SimpleAtoi(field(lines[3], "start_ns"), &start_ns);
-  ok = ok && absl::SimpleAtoi(field(lines[4], "expiry_ns"), &expiry_ns);
-  o.token = std::string(field(lines[5], "token"));
+  const size_t t = v2 ? 2 : 0;  // index shift of the fields after pid
+  bool ok = absl::SimpleAtoi(v[1], &o.pid) &&
+            absl::SimpleAtoi(v[t + 2], &start_ns) &&
+            absl::SimpleAtoi(v[t + 3], &expiry_ns);
+  if (v2) ok = ok && absl::SimpleAtoi(v[2], &o.proc_start);
+  o.host = std::string(v[0]);
+  if (v2) o.pid_space = std::string(v[3]);
+  o.token = std::string(v[t + 4]);
   if (!ok || o.token.empty()) {
     return absl::DataLossError("lease file has a malformed field");
   }
@@ -191,6 +212,8 @@ absl::StatusOr<Lease> LeaseManager::TryAcquire(absl::string_view key) {
   owner.start = cd_->clock->Now();
   owner.expiry = owner.start + ttl_;
   owner.token = RandomHex64() + RandomHex64();
+  owner.proc_start = cd_->proc_start;
+  owner.pid_space = cd_->pid_space;
   ScopedTempFile temp(cd_->fs, cd_->TempPath(lease_name));
   TPJIT_RETURN_IF_ERROR(
       WriteWholeFile(*cd_->fs, temp.path(), EncodeLeaseOwner(owner), true));
@@ -219,7 +242,7 @@ absl::StatusOr<Lease> LeaseManager::TryAcquire(absl::string_view key) {
           absl::StrCat("lease of ", key, " is unreadable and recent"));
     }
     if (!current.ok()) return current.status();
-    if (cd_->clock->Now() <= current->expiry) {
+    if (!IsStale(*current)) {
       return absl::UnavailableError(
           absl::StrCat("key ", key, " is leased by ", Describe(*current)));
     }
@@ -229,13 +252,29 @@ absl::StatusOr<Lease> LeaseManager::TryAcquire(absl::string_view key) {
       absl::StrCat("lease of ", key, " keeps changing hands"));
 }
 
+bool LeaseManager::OwnerIsGone(const LeaseOwner& owner) const {
+  if (owner.proc_start == 0 || owner.pid_space.empty() ||
+      owner.host != cd_->host || owner.pid_space != cd_->pid_space ||
+      cd_->processes == nullptr) {
+    return false;  // not a process we can look up
+  }
+  absl::StatusOr<uint64_t> start = cd_->processes->StartTime(owner.pid);
+  if (absl::IsNotFound(start.status())) return true;
+  return start.ok() && *start != owner.proc_start;
+}
+
+bool LeaseManager::IsStale(const LeaseOwner& owner) const {
+  return cd_->clock->Now() > owner.expiry || OwnerIsGone(owner);
+}
+
 bool LeaseManager::BreakIfStale(absl::string_view key,
                                 const LeaseOwner& owner) {
-  if (cd_->clock->Now() <= owner.expiry) return false;
+  const bool expired = cd_->clock->Now() > owner.expiry;
+  if (!expired && !OwnerIsGone(owner)) return false;
   if (!RemoveIfToken(key, owner.token).ok()) return false;
   CacheCounters::Add(cd_->counters->lease_breaks);
-  cd_->Log(
-      absl::StrCat("broke stale lease of ", key, " held by ", Describe(owner)));
+  cd_->Log(absl::StrCat("broke ", expired ? "expired" : "dead owner's",
+                        " lease of ", key, " held by ", Describe(owner)));
   return true;
 }
 

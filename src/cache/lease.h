@@ -1,13 +1,19 @@
 // Leases: who is compiling a cache key right now.
 //
-// A lease is a file DIR/<key>.lease holding its owner (host, pid, start time,
-// a random token) and an expiry on the shared wall clock (Clock::Now()). It
+// A lease is a file DIR/<key>.lease holding its owner (host, pid, the
+// process's start time and pid space, see process_table.h; the lease's own
+// start time, a random token) and an expiry on the shared wall clock
+// (Clock::Now()). It
 // is made complete in a temp file and then hard-linked into place; link(2)
 // fails if the name exists, which makes acquisition create-exclusive on local
 // and network file systems alike, and a reader never sees a half-written
 // lease. The owner renews it (rewrites the expiry) while it works; anybody may
-// break it once it has expired. So while a live (unexpired) lease exists, no
-// second process acquires the key: two processes never compile one key at
+// break it once it has expired, and a process of the owner's host and pid
+// space breaks it at once when the owner is gone: no process has its pid, or
+// the one that has started at another time (pid reused), e.g. after a kill -9.
+// Whenever that cannot be known (another host or container, a lease of format
+// 1, /proc unreadable) only the expiry counts. So while a live lease exists,
+// no second process acquires the key: two processes never compile one key at
 // once unless an owner fails to renew within its TTL (see the race below).
 //
 // The remaining races, as in ccache's lockfile.cpp:
@@ -46,12 +52,17 @@ namespace tpjit {
 struct LeaseOwner {
   std::string host;
   int64_t pid = 0;
-  absl::Time start;
+  absl::Time start;  // when the lease was taken
   absl::Time expiry;
   std::string token;
+  uint64_t proc_start = 0;  // the owner process's start time; 0: unknown
+  std::string pid_space;    // the owner's ProcessTable::PidSpace(); "": unknown
 };
 
-// "tpjit-lease 1\nhost=...\npid=...\nstart_ns=...\nexpiry_ns=...\ntoken=...\n"
+// Format 2: "tpjit-lease 2\nhost=...\npid=...\nproc_start=...\n
+// pid_space=...\nstart_ns=...\nexpiry_ns=...\ntoken=...\n".
+// Format 1 (no proc_start, pid_space) is still read: its owner is never
+// known to be gone, only expired.
 std::string EncodeLeaseOwner(const LeaseOwner& owner);
 absl::StatusOr<LeaseOwner> DecodeLeaseOwner(absl::string_view text);
 
@@ -115,8 +126,14 @@ class LeaseManager {
   absl::StatusOr<LeaseOwner> ReadOwner(absl::string_view key) const;
   // True if a lease file exists for `key` (live or stale).
   bool Exists(absl::string_view key) const;
-  // Breaks every expired lease in the directory; returns how many.
+  // Breaks every stale lease in the directory; returns how many.
   int BreakStaleLeases();
+  // Stale: expired, or its owner is gone (see the top of this file).
+  bool IsStale(const LeaseOwner& owner) const;
+  // True when `owner` is a process of this host and pid space that no
+  // longer runs (or whose pid now names another process). False whenever
+  // that cannot be known.
+  bool OwnerIsGone(const LeaseOwner& owner) const;
 
   absl::Duration ttl() const { return ttl_; }
   const CacheDir& dir() const { return *cd_; }
@@ -127,7 +144,7 @@ class LeaseManager {
   // Removes the lease file of `key` if its token is `token`, atomically with
   // respect to other lease operations (see the races above).
   absl::Status RemoveIfToken(absl::string_view key, absl::string_view token);
-  // Breaks `owner`'s lease on `key` if it is expired.
+  // Breaks `owner`'s lease on `key` if it is stale.
   bool BreakIfStale(absl::string_view key, const LeaseOwner& owner);
 
   const CacheDir* cd_;

@@ -17,7 +17,8 @@ struct CacheStats {
   int64_t bytes = 0;
   int64_t entries = 0;
   int64_t evictions = 0;
-  int64_t corrupt_entries = 0;  // found on read, moved aside
+  int64_t corrupt_entries = 0;  // found on read, moved aside (or foreign)
+  int64_t foreign_entries = 0;  // owned by an untrusted uid: never served
   int64_t lease_waits = 0;      // waits that found another owner's lease
   int64_t lease_breaks = 0;     // stale leases this process broke
   int64_t put_failures = 0;
@@ -28,8 +29,8 @@ struct CacheStats {
 
 struct CacheCounters {
   std::atomic<int64_t> hits{0}, misses{0}, bytes{0}, entries{0}, evictions{0},
-      corrupt_entries{0}, lease_waits{0}, lease_breaks{0}, put_failures{0},
-      read_failures{0};
+      corrupt_entries{0}, foreign_entries{0}, lease_waits{0}, lease_breaks{0},
+      put_failures{0}, read_failures{0};
 
   static void Add(std::atomic<int64_t>& c, int64_t n = 1) {
     c.fetch_add(n, std::memory_order_relaxed);

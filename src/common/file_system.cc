@@ -62,6 +62,34 @@ class PosixWritableFile final : public WritableFile {
   int fd_;
 };
 
+// Reads `fd` to its end and closes it.
+absl::StatusOr<std::string> ReadAndClose(int fd, const std::string& path) {
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = RetryEintr([&] { return ::read(fd, buf, sizeof(buf)); });
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return PosixError("read", path, err);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+FileInfo ToFileInfo(const struct stat& st) {
+  FileInfo info;
+  info.size = st.st_size;
+  info.mtime = absl::TimeFromTimespec(st.st_mtim);
+  info.is_directory = S_ISDIR(st.st_mode);
+  info.uid = static_cast<int64_t>(st.st_uid);
+  info.mode = static_cast<uint32_t>(st.st_mode & 07777);
+  return info;
+}
+
 class PosixFileSystem final : public FileSystem {
  public:
   absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
@@ -76,30 +104,32 @@ class PosixFileSystem final : public FileSystem {
     int fd =
         RetryEintr([&] { return ::open(path.c_str(), O_RDONLY | O_CLOEXEC); });
     if (fd < 0) return PosixError("open", path, errno);
-    std::string out;
-    char buf[1 << 16];
-    for (;;) {
-      ssize_t n = RetryEintr([&] { return ::read(fd, buf, sizeof(buf)); });
-      if (n < 0) {
-        int err = errno;
-        ::close(fd);
-        return PosixError("read", path, err);
-      }
-      if (n == 0) break;
-      out.append(buf, static_cast<size_t>(n));
+    return ReadAndClose(fd, path);
+  }
+
+  absl::StatusOr<std::string> ReadFileAndStat(const std::string& path,
+                                              FileInfo* info) override {
+    // O_NONBLOCK: a FIFO planted under the name must not block us.
+    int fd = RetryEintr([&] {
+      return ::open(path.c_str(),
+                    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    });
+    if (fd < 0) return PosixError("open", path, errno);
+    struct stat st;
+    int err =
+        ::fstat(fd, &st) != 0 ? errno : (S_ISREG(st.st_mode) ? 0 : EINVAL);
+    if (err != 0) {
+      ::close(fd);
+      return PosixError("open regular file", path, err);
     }
-    ::close(fd);
-    return out;
+    *info = ToFileInfo(st);
+    return ReadAndClose(fd, path);  // the very file that was stat'ed
   }
 
   absl::StatusOr<FileInfo> Stat(const std::string& path) override {
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) return PosixError("stat", path, errno);
-    FileInfo info;
-    info.size = st.st_size;
-    info.mtime = absl::TimeFromTimespec(st.st_mtim);
-    info.is_directory = S_ISDIR(st.st_mode);
-    return info;
+    return ToFileInfo(st);
   }
 
   absl::StatusOr<std::vector<std::string>> ListDir(
@@ -181,6 +211,12 @@ class PosixFileSystem final : public FileSystem {
 };
 
 }  // namespace
+
+absl::StatusOr<std::string> FileSystem::ReadFileAndStat(const std::string& path,
+                                                        FileInfo* info) {
+  TPJIT_ASSIGN_OR_RETURN(*info, Stat(path));
+  return ReadFile(path);
+}
 
 FileSystem* FileSystem::Default() {
   static FileSystem* fs = new PosixFileSystem();

@@ -30,6 +30,8 @@ struct FileInfo {
   int64_t size = 0;
   absl::Time mtime;
   bool is_directory = false;
+  int64_t uid = -1;   // the owner; -1 when unknown
+  uint32_t mode = 0;  // permission bits (07777)
 };
 
 // A file open for writing. Dropping it without Close() closes it and ignores
@@ -56,6 +58,13 @@ class FileSystem {
       const std::string& path, bool exclusive) = 0;
   // The whole content of `path`.
   virtual absl::StatusOr<std::string> ReadFile(const std::string& path) = 0;
+  // The whole content of `path` and, in `*info`, the owner, mode and size of
+  // the very file read (the POSIX one opens without following a symlink,
+  // fstats what it opened and refuses anything but a regular file). This
+  // default calls Stat() then ReadFile(), which is what fault-injecting
+  // wrappers want.
+  virtual absl::StatusOr<std::string> ReadFileAndStat(const std::string& path,
+                                                      FileInfo* info);
   virtual absl::StatusOr<FileInfo> Stat(const std::string& path) = 0;
   // Names (not paths) in `dir`, without "." and "..", in no set order.
   virtual absl::StatusOr<std::vector<std::string>> ListDir(

@@ -127,6 +127,10 @@ void ReadNvInfo(absl::string_view info, int64_t symbol_index,
 
 }  // namespace
 
+absl::Status ValidateCubin(absl::string_view cubin) {
+  return ParseHeaders(cubin).status();
+}
+
 absl::StatusOr<CubinKernelInfo> InspectCubin(absl::string_view cubin,
                                              absl::string_view symbol) {
   TPJIT_ASSIGN_OR_RETURN(const Elf elf, ParseHeaders(cubin));

@@ -20,6 +20,10 @@ struct CubinKernelInfo {
   int64_t code_bytes = 0;     // size of .text.<symbol>
 };
 
+// OK iff `cubin` is a well-formed 64-bit little-endian ELF for EM_CUDA
+// whose section headers lie inside it; INVALID_ARGUMENT naming the defect.
+absl::Status ValidateCubin(absl::string_view cubin);
+
 // INVALID_ARGUMENT naming the defect when `cubin` is not a well-formed CUDA
 // ELF; NOT_FOUND when it holds no function symbol `symbol`.
 absl::StatusOr<CubinKernelInfo> InspectCubin(absl::string_view cubin,

@@ -5,10 +5,12 @@
 //     wrong or torn entry;
 //   * after CleanupTemps and a lease GC, no temp or lease file remains;
 //   * no key was compiled by two owners while a live lease existed: every
-//     compile logs "S key token acquired_ns expiry_ns" after acquiring, "R key
-//     token expiry_ns" after each renewal of the lease file, and "E key
-//     token" before releasing, to one O_APPEND log; the log is replayed
-//     in order.
+//     compile logs "S key token acquired_ns expiry_ns pid" after acquiring,
+//     "R key token expiry_ns" after each renewal of the lease file, and "E
+//     key token" before releasing, to one O_APPEND log; the test logs "K pid
+//     kill_ns" for each worker it kills. The log is replayed in order; a
+//     lease of a killed worker counts as live only until its kill (lease.h:
+//     the dead owner's lease is broken at once).
 // Uses real time and real sleeps (the only cache test that does); ~10 s.
 #include <fcntl.h>
 #include <signal.h>
@@ -77,7 +79,7 @@ void Append(int fd, const std::string& line) {
     absl::Time acquired = lease.expiry() - kTtl;
     Append(log, absl::StrCat("S ", key, " ", lease.token(), " ",
                              absl::ToUnixNanos(acquired), " ",
-                             absl::ToUnixNanos(lease.expiry())));
+                             absl::ToUnixNanos(lease.expiry()), " ", getpid()));
     lease.StartRenewer(kRenewEvery, [&, key](absl::Time expiry) {
       Append(log, absl::StrCat("R ", key, " ", lease.token(), " ",
                                absl::ToUnixNanos(expiry)));
@@ -93,12 +95,27 @@ void Append(int fd, const std::string& line) {
 struct Owner {
   std::string token;
   int64_t expiry_ns;
+  int64_t dead_ns;  // when its process was killed; INT64_MAX if never
 };
+
+// "K pid kill_ns" lines: pid -> kill time.
+std::map<std::string, int64_t> Kills(const std::string& text) {
+  std::map<std::string, int64_t> kills;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    std::vector<std::string> f = absl::StrSplit(line, ' ');
+    int64_t ns = 0;
+    if (f.size() == 3 && f[0] == "K" && absl::SimpleAtoi(f[2], &ns)) {
+      kills[f[1]] = ns;
+    }
+  }
+  return kills;
+}
 
 // Replays the log; returns the violations and counts the compiles.
 std::vector<std::string> CheckLog(const std::string& text, int* compiles) {
   std::vector<std::string> violations;
   std::map<std::string, Owner> active;
+  const std::map<std::string, int64_t> kills = Kills(text);
   *compiles = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     std::vector<std::string> f = absl::StrSplit(line, ' ');
@@ -108,16 +125,19 @@ std::vector<std::string> CheckLog(const std::string& text, int* compiles) {
     const std::string& key = f[1];
     const std::string& token = f[2];
     auto it = active.find(key);
-    if (f[0] == "S" && f.size() == 5) {
+    if (f[0] == "S" && (f.size() == 5 || f.size() == 6)) {
       ++*compiles;
       int64_t acquired = 0, expiry = 0;
       absl::SimpleAtoi(f[3], &acquired);
       absl::SimpleAtoi(f[4], &expiry);
-      if (it != active.end() && acquired <= it->second.expiry_ns) {
+      if (it != active.end() && acquired <= it->second.expiry_ns &&
+          acquired < it->second.dead_ns) {
         violations.push_back(absl::StrCat(key, ": ", token, " acquired while ",
                                           it->second.token, " was live"));
       }
-      active[key] = {token, expiry};
+      auto killed = f.size() == 6 ? kills.find(f[5]) : kills.end();
+      active[key] = {token, expiry,
+                     killed == kills.end() ? INT64_MAX : killed->second};
     } else if (f[0] == "R" && f.size() == 4 && it != active.end() &&
                it->second.token == token) {
       absl::SimpleAtoi(f[3], &it->second.expiry_ns);
@@ -140,6 +160,12 @@ TEST(CacheStressTest, LogCheckerFindsOverlappingLiveLeases) {
           .empty());
   EXPECT_EQ(compiles, 3);
   EXPECT_EQ(CheckLog("BAD k\n", &compiles).size(), 1u);
+  // a (pid 7) was killed at 50: its lease may go then, not before.
+  EXPECT_TRUE(
+      CheckLog("S k a 0 100 7\nS k b 60 300 8\nK 7 50\n", &compiles).empty());
+  EXPECT_EQ(
+      CheckLog("S k a 0 100 7\nS k b 40 300 8\nK 7 50\n", &compiles).size(),
+      1u);
 }
 
 TEST(CacheStressTest, KillNineDuringWritesKeepsTheCacheSound) {
@@ -157,14 +183,18 @@ TEST(CacheStressTest, KillNineDuringWritesKeepsTheCacheSound) {
   for (int i = 0; i < kWorkers; ++i) workers.push_back(spawn());
   std::mt19937 rng(42);
   int kills = 0;
+  int log_fd = open(log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
   while (absl::Now() < until - absl::Milliseconds(300)) {
     absl::SleepFor(absl::Milliseconds(20 + rng() % 80));
     pid_t& victim = workers[rng() % workers.size()];
+    Append(log_fd,
+           absl::StrCat("K ", victim, " ", absl::ToUnixNanos(absl::Now())));
     kill(victim, SIGKILL);
     waitpid(victim, nullptr, 0);
     ++kills;
     victim = spawn();
   }
+  close(log_fd);
   for (pid_t pid : workers) {
     int status = 0;
     waitpid(pid, &status, 0);

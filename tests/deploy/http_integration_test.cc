@@ -163,5 +163,27 @@ TEST_F(HttpTest, StatusPageRendersInHeadlessChromium) {
   EXPECT_THAT(html, HasSubstr(">SERVING</span>")) << html;
 }
 
+// Idle connections (opened, never used) must not stall /metrics: with two
+// handler threads and 5 s keep-alive, eight of them held it for 20 s.
+TEST_F(HttpTest, IdleConnectionsDoNotStallMetrics) {
+  std::vector<int> idle;
+  for (int i = 0; i < 8; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port_));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    idle.push_back(fd);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  httplib::Result r = Get("/metrics");
+  const auto took = std::chrono::steady_clock::now() - start;
+  for (int fd : idle) close(fd);
+  ASSERT_TRUE(r) << "no answer: " << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_LT(took, std::chrono::milliseconds(1500));
+}
+
 }  // namespace
 }  // namespace tpjit::testing

@@ -77,7 +77,8 @@ class Daemon {
         TPJITD_BINARY,   "--socket", socket_, "--cache-dir",
         dir_ + "/cache", "--gpus",   "0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    pid_ = Spawn(argv, dir_ + "/tpjitd." + std::to_string(++starts_) + ".log");
+    log_ = dir_ + "/tpjitd." + std::to_string(++starts_) + ".log";
+    pid_ = Spawn(argv, log_);
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // closed with us
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
@@ -134,7 +135,32 @@ class Daemon {
     return resp;
   }
 
+  // Polls (never blocks) until the daemon exits or `limit` passes: its exit
+  // code, or -1 if it still runs.
+  int WaitExitWithin(std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (pid_ > 0) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return -1;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return 0;
+  }
+
+  // kill -9 and reap: nothing of the daemon's own clean-up runs.
+  void Kill9() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    WaitExit(pid_);
+    pid_ = -1;
+  }
+
   pid_t pid() const { return pid_; }
+  std::string Log() const { return ReadFile(log_); }
   const std::string& socket() const { return socket_; }
   tpjit::v1::Tpjit::Stub& stub() { return *stub_; }
 
@@ -142,6 +168,7 @@ class Daemon {
   static inline int starts_ = 0;
   std::string dir_;
   std::string socket_;
+  std::string log_;
   pid_t pid_ = -1;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<tpjit::v1::Tpjit::Stub> stub_;
