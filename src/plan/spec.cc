@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "src/common/request_limits.h"
 #include "src/common/status_macros.h"
 #include "src/plan/family.h"
 #include "src/plan/m_list.h"
@@ -84,6 +85,12 @@ absl::Status ValidateShape(const Shape& shape, int index) {
 }  // namespace
 
 absl::Status ValidateSpec(const WarmupSpec& spec) {
+  TPJIT_RETURN_IF_ERROR(CheckName("name", spec.name()));
+  if (spec.comment().size() > kMaxCommentBytes) {
+    return Bad("comment", absl::StrCat(spec.comment().size(),
+                                       " bytes exceeds the limit of ",
+                                       kMaxCommentBytes, " bytes"));
+  }
   TPJIT_RETURN_IF_ERROR(ValidateTarget(spec.target()));
   TPJIT_RETURN_IF_ERROR(ValidatePolicy(spec.m_policy()));
   if (spec.shapes().empty()) return Bad("shapes", "at least one is needed");
