@@ -144,6 +144,7 @@ absl::Status Daemon::Warmup(const tpjit::v1::WarmupRequest& request,
     return absl::OkStatus();
   }
   auto plan = PlanWarmup(request.spec(), cancelled);
+  if (absl::IsCancelled(plan.status())) counters_.plans_cancelled.fetch_add(1);
   if (!plan.ok()) return plan.status();
   for (const PlannedKernel& k : plan->kernels) {
     if (absl::Status s = ValidateKernelSpec(k.spec); !s.ok()) return s;

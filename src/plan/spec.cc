@@ -82,6 +82,21 @@ absl::Status ValidateShape(const Shape& shape, int index) {
   return absl::OkStatus();
 }
 
+// Planning cost is bounded: shapes x M values <= kMaxPlanWork.
+absl::Status CheckPlanWork(const WarmupSpec& spec) {
+  TPJIT_ASSIGN_OR_RETURN(std::vector<int64_t> values,
+                         PolicyMValues(spec.m_policy()));
+  const int64_t work =
+      int64_t{spec.shapes_size()} * static_cast<int64_t>(values.size());
+  if (work <= kMaxPlanWork) return absl::OkStatus();
+  return Bad("shapes",
+             absl::StrCat(spec.shapes_size(), " shapes x ", values.size(),
+                          " M values = ", work,
+                          " exceeds the planning limit of ", kMaxPlanWork,
+                          " (fewer shapes, or a smaller "
+                          "chunkedPrefillSize or mValues list)"));
+}
+
 }  // namespace
 
 absl::Status ValidateSpec(const WarmupSpec& spec) {
@@ -103,7 +118,7 @@ absl::Status ValidateSpec(const WarmupSpec& spec) {
   for (int i = 0; i < spec.shapes_size(); ++i) {
     TPJIT_RETURN_IF_ERROR(ValidateShape(spec.shapes(i), i));
   }
-  return absl::OkStatus();
+  return CheckPlanWork(spec);
 }
 
 absl::StatusOr<WarmupSpec> ParseSpecJson(absl::string_view json) {

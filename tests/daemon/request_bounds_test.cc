@@ -98,9 +98,10 @@ WarmupRequest WarmupOf(int shapes, int64_t chunked_prefill = 8192) {
   return r;
 }
 
-// The issue's 512-shape FULL spec: seconds of planning on one core.
+// The heaviest spec allowed (32 shapes x 131072 M values = kMaxPlanWork):
+// seconds of planning on one core.
 WarmupRequest HeavyWarmup(int variant) {
-  WarmupRequest r = WarmupOf(512, 65536);
+  WarmupRequest r = WarmupOf(32, 65536);
   r.mutable_spec()->set_name("heavy-" + std::to_string(variant));
   r.mutable_spec()->mutable_shapes(0)->set_k(1024 * (variant + 2));
   return r;
@@ -179,6 +180,9 @@ TEST_F(RequestBoundsTest, WarmupFieldsAreBounded) {
   w.set_rank(1);
   ExpectInvalid(Warmup(d_, w), "rank 1", "0..0");
   ExpectInvalid(Warmup(d_, WarmupOf(513)), "shapes", "512");
+  // Issue 12's 512-shape FULL spec: 67 million M values to plan.
+  ExpectInvalid(Warmup(d_, WarmupOf(512, 65536)), "shapes",
+                "exceeds the planning limit of 4194304");
   w = WarmupOf(1);
   w.mutable_spec()->set_comment(std::string(5000, 'c'));
   ExpectInvalid(Warmup(d_, w), "comment", "4096 bytes");
@@ -285,8 +289,9 @@ TEST(PlanningPoolTest, FullQueueIsResourceExhaustedAndNotReady) {
 TEST(PlanningPoolTest, AbandonedWarmupsDoNotStarveTheNextOne) {
   InProcessDaemon d([](DaemonConfig& c) { c.plan_threads = 1; });
   ASSERT_TRUE(d.status().ok()) << d.status();
-  // Issue 12: eight abandoned 512-shape FULL specs made the next warm-up
-  // wait for all of their planning (51 s).
+  // Issue 12: eight abandoned heavy FULL specs made the next warm-up wait
+  // for all of their planning (51 s). Now the one being planned stops when
+  // its client goes away, and the queued ones are never planned.
   std::vector<std::thread> abandoned;
   for (int i = 0; i < 8; ++i) {
     abandoned.emplace_back([&d, i] {
@@ -300,6 +305,10 @@ TEST(PlanningPoolTest, AbandonedWarmupsDoNotStarveTheNextOne) {
   // Fake workers fail every compile: the warm-up ends with that error.
   EXPECT_THAT(s.error_message(), HasSubstr("fake worker"));
   EXPECT_LT(absl::Now() - start, absl::Seconds(15));
+  EXPECT_EQ(d.daemon().counters().plans_cancelled.load(), 1)
+      << "the plan running when its client left was not stopped";
+  EXPECT_EQ(d.daemon().Stats().warmup_calls(), 2)
+      << "abandoned warm-ups still queued were planned";
   EXPECT_TRUE(d.daemon().Serving()) << d.daemon().Readiness();
 }
 
