@@ -133,9 +133,10 @@ void ArrivalTable::Complete(Group& group, Epoch& epoch, uint64_t number,
 }
 
 std::vector<ArrivalTable::LateInfo> ArrivalTable::LateInfos(
-    const Group& group, const std::vector<int>& late) {
+    const Group& group, const std::vector<bool>& late) {
   std::vector<LateInfo> infos;
-  for (int rank : late) {
+  for (int rank = 0; rank < static_cast<int>(late.size()); ++rank) {
+    if (!late[rank]) continue;
     LateInfo info{rank, std::nullopt};
     if (auto it = group.last_seen.find(rank); it != group.last_seen.end()) {
       info.seen = it->second;
@@ -150,8 +151,9 @@ ArrivalTable::PendingFailure ArrivalTable::Fail(const std::string& name,
                                                 Epoch& epoch, absl::Time now) {
   epoch.state = State::kFailed;
   epoch.finished = now;
+  epoch.late.assign(epoch.world, false);
   for (int rank = 0; rank < epoch.world; ++rank) {
-    if (!epoch.arrived.contains(rank)) epoch.late.push_back(rank);
+    epoch.late[rank] = !epoch.arrived.contains(rank);
   }
   PendingFailure failure{
       name,

@@ -121,7 +121,9 @@ class ArrivalTable {
     absl::Time finished;     // set when state != kOpen
     std::set<int> arrived;   // ranks that arrived (waiting or answered)
     std::vector<Waiter> waiters;
-    std::vector<int> late;  // kFailed: the ranks missing at the deadline
+    // kFailed: which ranks were missing at the deadline, one bit per rank
+    // (a finished epoch is remembered for a while: keep it small).
+    std::vector<bool> late;
   };
   struct RankSeen {
     uint64_t epoch = 0;
@@ -155,7 +157,7 @@ class ArrivalTable {
   absl::Status Validate(const Arrival& arrival, Group& group, uint64_t& epoch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<LateInfo> LateInfos(const Group& group,
-                                  const std::vector<int>& late)
+                                  const std::vector<bool>& late)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Complete(Group& group, Epoch& epoch, uint64_t number, absl::Time now,
                 std::vector<Reply>& replies) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
