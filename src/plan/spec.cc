@@ -25,6 +25,8 @@ absl::Status Bad(absl::string_view field, absl::string_view what) {
 absl::Status ValidateTarget(const tpjit::v1::Target& target) {
   int sm = 0;
   const std::string& arch = target.arch();
+  // Bounded before it is echoed in an error.
+  TPJIT_RETURN_IF_ERROR(CheckName("target.arch", arch, 16));
   if (!absl::StartsWith(arch, "sm_") ||
       !absl::SimpleAtoi(arch.substr(3, 2), &sm) || sm < 80 || arch.size() > 6 ||
       (arch.size() == 6 && arch.back() != 'a')) {
@@ -53,6 +55,7 @@ absl::Status ValidatePolicy(const MPolicy& policy) {
 
 absl::Status ValidateShape(const Shape& shape, int index) {
   const std::string at = absl::StrCat("shapes[", index, "]");
+  TPJIT_RETURN_IF_ERROR(CheckName(at + ".family", shape.family()));
   auto family = FamilyFromId(shape.family());
   if (!family.ok()) return Bad(at + ".family", family.status().message());
   const FamilyInfo& info = Info(*family);

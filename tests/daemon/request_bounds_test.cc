@@ -192,7 +192,16 @@ TEST_F(RequestBoundsTest, WarmupFieldsAreBounded) {
   policy->set_chunked_prefill_size(0);
   for (int m = 1; m <= 131073; ++m) policy->add_m_values(m);
   ExpectInvalid(Warmup(d_, w), "mValues", "131072");
-  w.mutable_spec()->mutable_m_policy()->mutable_m_values()->Clear();
+  w = WarmupOf(1);
+  w.mutable_spec()->mutable_shapes(0)->set_family(std::string(1 << 20, 'f'));
+  ExpectInvalid(Warmup(d_, w), "shapes[0].family", "256 bytes");
+  w = WarmupOf(1);
+  w.mutable_spec()->mutable_target()->set_arch(std::string(1 << 20, 'a'));
+  ExpectInvalid(Warmup(d_, w), "target.arch", "16 bytes");
+  w = WarmupOf(1);
+  policy = w.mutable_spec()->mutable_m_policy();
+  policy->set_kind(tpjit::v1::MPolicy::EXPLICIT);
+  policy->set_chunked_prefill_size(0);
   w.mutable_spec()->mutable_m_policy()->add_m_values(INT_MAX);
   EXPECT_EQ(Warmup(d_, w).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
