@@ -237,7 +237,11 @@ absl::StatusOr<int> Status(const ParsedFlags& flags, const Connector& connect,
     return 0;
   }
   out << "tpjitd at " << client->target() << ": "
-      << (status.serving() ? "SERVING" : "NOT_SERVING") << "\n";
+      << (status.serving() ? "SERVING" : "NOT_SERVING")
+      << (status.not_serving_reason().empty()
+              ? ""
+              : " (" + status.not_serving_reason() + ")")
+      << "\n";
   out << absl::StrFormat("%-5s %-4s %-6s %-5s %-9s %-9s %-7s %s\n", "slot",
                          "gpu", "procs", "busy", "compiled", "restarts",
                          "queued", "rss_MiB");

@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "src/common/request_limits.h"
 
 namespace tpjit {
 
@@ -55,6 +57,8 @@ class BarrierServiceImpl::Reactor final : public grpc::ServerUnaryReactor {
 BarrierServiceImpl::BarrierServiceImpl(Options options)
     : clock_(options.clock),
       on_barrier_answer_(std::move(options.on_barrier_answer)),
+      max_timeout_(options.max_timeout),
+      max_request_bytes_(options.max_request_bytes),
       arrivals_(options.clock, std::move(options.progress), options.arrivals),
       rendezvous_(options.clock, options.rendezvous),
       timer_([this] { TimerLoop(); }) {}
@@ -110,6 +114,21 @@ void BarrierServiceImpl::TimerLoop() {
   }
 }
 
+absl::StatusOr<absl::Duration> BarrierServiceImpl::Admit(
+    absl::string_view rpc, const google::protobuf::Message& request,
+    int64_t timeout_ms) const {
+  absl::Status s =
+      CheckRequestBytes(rpc, request.ByteSizeLong(), max_request_bytes_);
+  if (!s.ok()) return s;
+  absl::StatusOr<absl::Duration> timeout =
+      ClampTimeoutMs("timeout_ms", timeout_ms, max_timeout_);
+  if (!timeout.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(rpc, ": ", timeout.status().message()));
+  }
+  return timeout;
+}
+
 grpc::ServerUnaryReactor* BarrierServiceImpl::Barrier(
     grpc::CallbackServerContext* context,
     const tpjit::v1::BarrierRequest* request, tpjit::v1::BarrierReply* reply) {
@@ -120,9 +139,10 @@ grpc::ServerUnaryReactor* BarrierServiceImpl::Barrier(
                                      "barrier: tpjitd is shutting down"));
     return reactor;
   }
-  if (stopped()) {
-    reactor->FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                     "barrier: tpjitd is shutting down"));
+  absl::StatusOr<absl::Duration> timeout =
+      Admit("barrier", *request, request->timeout_ms());
+  if (!timeout.ok()) {
+    reactor->FinishOnce(ToGrpcStatus(timeout.status()));
     return reactor;
   }
   ArrivalTable::Arrival arrival;
@@ -130,7 +150,7 @@ grpc::ServerUnaryReactor* BarrierServiceImpl::Barrier(
   arrival.rank = request->rank();
   arrival.world = request->world();
   if (request->has_epoch()) arrival.epoch = request->epoch();
-  arrival.timeout = absl::Milliseconds(request->timeout_ms());
+  arrival.timeout = *timeout;
   const ArrivalTable::Ticket ticket = arrivals_.Arrive(
       arrival, [this, reactor, reply](const ArrivalTable::Outcome& outcome) {
         if (on_barrier_answer_) on_barrier_answer_(outcome.status);
@@ -149,13 +169,24 @@ grpc::ServerUnaryReactor* BarrierServiceImpl::Rendezvous(
     tpjit::v1::RendezvousReply* reply) {
   (void)context;
   auto* reactor = new Reactor();
+  if (stopped()) {
+    reactor->FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                     "rendezvous: tpjitd is shutting down"));
+    return reactor;
+  }
+  absl::StatusOr<absl::Duration> timeout =
+      Admit("rendezvous", *request, request->timeout_ms());
+  if (!timeout.ok()) {
+    reactor->FinishOnce(ToGrpcStatus(timeout.status()));
+    return reactor;
+  }
   RendezvousTable::Request r;
   r.group = request->group();
   r.epoch = request->epoch();
   r.rank = request->rank();
   r.world = request->world();
   r.value = request->value();
-  r.timeout = absl::Milliseconds(request->timeout_ms());
+  r.timeout = *timeout;
   r.peek = request->peek();
   const RendezvousTable::Ticket ticket = rendezvous_.Exchange(
       r, [reactor, reply](const RendezvousTable::Outcome& outcome) {

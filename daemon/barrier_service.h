@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "src/barrier/arrival_table.h"
@@ -41,6 +42,12 @@ class BarrierServiceImpl final
     std::function<void(const absl::Status&)> on_barrier_answer;
     ArrivalTable::Options arrivals;
     RendezvousTable::Options rendezvous;
+    // The server's ceiling on a client's timeout_ms: larger values are
+    // clamped to it; negative ones are INVALID_ARGUMENT.
+    absl::Duration max_timeout = absl::Hours(1);
+    // Largest serialized Barrier/Rendezvous request accepted (the fields'
+    // own limits keep a valid one far below it).
+    size_t max_request_bytes = 16 << 10;
   };
 
   explicit BarrierServiceImpl(Options options);
@@ -69,8 +76,16 @@ class BarrierServiceImpl final
   void Wake();
   bool stopped();
 
+  // INVALID_ARGUMENT for an oversized request or a negative timeout;
+  // otherwise the timeout clamped to max_timeout_.
+  absl::StatusOr<absl::Duration> Admit(absl::string_view rpc,
+                                       const google::protobuf::Message& request,
+                                       int64_t timeout_ms) const;
+
   Clock* const clock_;
   const std::function<void(const absl::Status&)> on_barrier_answer_;
+  const absl::Duration max_timeout_;
+  const size_t max_request_bytes_;
   ArrivalTable arrivals_;
   RendezvousTable rendezvous_;
   absl::Mutex mu_;

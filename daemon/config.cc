@@ -63,6 +63,27 @@ const std::vector<FlagDef>& Table() {
       {"compile-memory-limit", true,
        "address-space limit of each nvcc process, bytes (0 = none)",
        "TPJIT_COMPILE_MEMORY_LIMIT"},
+      {"max-request-bytes", true, "largest gRPC request accepted (bytes)",
+       "TPJIT_MAX_REQUEST_BYTES"},
+      {"max-client-timeout", true,
+       "seconds; longer client timeouts (barrier, compile) are clamped",
+       "TPJIT_MAX_CLIENT_TIMEOUT"},
+      {"plan-threads", true, "threads planning warm-ups", "TPJIT_PLAN_THREADS"},
+      {"max-queued-plans", true,
+       "warm-ups waiting to be planned before RESOURCE_EXHAUSTED",
+       "TPJIT_MAX_QUEUED_PLANS"},
+      {"prepare-threads", true, "threads preparing generic compiles",
+       "TPJIT_PREPARE_THREADS"},
+      {"max-queued-prepares", true,
+       "compile requests waiting to be prepared before RESOURCE_EXHAUSTED",
+       "TPJIT_MAX_QUEUED_PREPARES"},
+      {"max-queued-compiles", true,
+       "queued compile tasks before Compile is refused and health is "
+       "NOT_SERVING",
+       "TPJIT_MAX_QUEUED_COMPILES"},
+      {"max-barrier-groups", true,
+       "barrier groups and rendezvous entries remembered at once",
+       "TPJIT_MAX_BARRIER_GROUPS"},
       {"help", false, "show this help"},
   };
   return *defs;
@@ -117,6 +138,33 @@ absl::Status SetSandboxUser(const std::string& name, DaemonConfig* c) {
   return absl::OkStatus();
 }
 
+// The options that bound what clients may ask.
+absl::Status ParseLimits(const cli::ParsedFlags& f, DaemonConfig& c) {
+  TPJIT_ASSIGN_OR_RETURN(c.max_request_bytes,
+                         f.GetInt("max-request-bytes", int64_t{64} << 20,
+                                  int64_t{1} << 20, int64_t{1} << 30));
+  TPJIT_ASSIGN_OR_RETURN(c.max_client_timeout_seconds,
+                         f.GetDouble("max-client-timeout", 3600, 1, 86400));
+  TPJIT_ASSIGN_OR_RETURN(int64_t plan_threads,
+                         f.GetInt("plan-threads", 2, 1, 64));
+  TPJIT_ASSIGN_OR_RETURN(int64_t plans,
+                         f.GetInt("max-queued-plans", 64, 1, 1 << 16));
+  TPJIT_ASSIGN_OR_RETURN(int64_t prep_threads,
+                         f.GetInt("prepare-threads", 2, 1, 64));
+  TPJIT_ASSIGN_OR_RETURN(int64_t preps,
+                         f.GetInt("max-queued-prepares", 64, 1, 1 << 16));
+  TPJIT_ASSIGN_OR_RETURN(c.max_queued_compiles,
+                         f.GetInt("max-queued-compiles", 100000, 1, 10000000));
+  TPJIT_ASSIGN_OR_RETURN(int64_t groups,
+                         f.GetInt("max-barrier-groups", 4096, 16, 1 << 20));
+  c.plan_threads = static_cast<int>(plan_threads);
+  c.max_queued_plans = static_cast<int>(plans);
+  c.prepare_threads = static_cast<int>(prep_threads);
+  c.max_queued_prepares = static_cast<int>(preps);
+  c.max_barrier_groups = static_cast<int>(groups);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string DefaultSocketPath() {
@@ -159,6 +207,7 @@ absl::StatusOr<DaemonConfig> ParseDaemonConfig(
                          f.GetDouble("compile-timeout", 120, 0.1, 86400));
   TPJIT_ASSIGN_OR_RETURN(c.shutdown_grace_seconds,
                          f.GetDouble("shutdown-grace", 10, 0.5, 3600));
+  TPJIT_RETURN_IF_ERROR(ParseLimits(f, c));
   c.slots = static_cast<int>(slots);
   c.procs = static_cast<int>(procs);
   c.gpus = static_cast<int>(gpus);

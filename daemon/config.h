@@ -35,7 +35,15 @@ struct DaemonConfig {
   std::string worker_binary;  // default: tpjit-worker beside tpjitd
   std::vector<std::string> include_allowlist;  // generic compiles
   std::string nvcc = "/usr/local/cuda/bin/nvcc";
-  int64_t max_request_bytes = 64 << 20;
+  // Bounds on what clients may ask (see docs/security.md).
+  int64_t max_request_bytes = 64 << 20;      // gRPC receive limit, every RPC
+  double max_client_timeout_seconds = 3600;  // client timeouts clamp to it
+  int plan_threads = 2;                      // warm-up planning pool
+  int max_queued_plans = 64;                 // then RESOURCE_EXHAUSTED
+  int prepare_threads = 2;                   // generic compile preparation pool
+  int max_queued_prepares = 64;              // then RESOURCE_EXHAUSTED
+  int64_t max_queued_compiles = 100000;      // compile tasks; then saturated
+  int max_barrier_groups = 4096;  // barrier groups / rendezvous entries
   // Generic compiles: the largest time limit a client may ask for.
   double max_compile_timeout_seconds = 600;
   // The user compiler processes run as (-1: the daemon's own; the default

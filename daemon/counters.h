@@ -22,6 +22,8 @@ struct DaemonCounters {
   std::atomic<int64_t> compile_micros{0};  // summed compile wall time
   std::atomic<int64_t> barrier_waits{0};
   std::atomic<int64_t> barrier_timeouts{0};
+  // Warm-ups whose planning stopped because their client went away.
+  std::atomic<int64_t> plans_cancelled{0};
   // Compile seconds histogram, upper bounds kHistogramBounds (+Inf last).
   static constexpr std::array<double, 8> kHistogramBounds = {
       0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};

@@ -10,6 +10,8 @@
 #include "daemon/slot.h"
 #include "src/common/digest.h"
 #include "src/compile/cubin.h"
+#include "src/common/request_limits.h"
+#include "src/common/status_macros.h"
 #include "src/compile/kernel_source.h"
 #include "src/plan/spec.h"
 
@@ -19,15 +21,18 @@ namespace {
 using tpjit::v1::CompileResponse;
 
 absl::Status ValidateRanks(const tpjit::v1::WarmupRequest& r) {
-  if (r.world() < 1 || r.world() > 4096) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("world: ", r.world(), " is outside 1..4096"));
-  }
-  if (r.rank() < 0 || r.rank() >= r.world()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("rank: ", r.rank(), " is outside 0..", r.world() - 1));
-  }
-  return absl::OkStatus();
+  TPJIT_RETURN_IF_ERROR(CheckRankWorld(r.rank(), r.world()));
+  return CheckName("group", r.group());
+}
+
+// The request with its timeout clamped to the server's maximum, or nullptr
+// when it is within it (no copy of a large request then).
+std::unique_ptr<tpjit::v1::CompileRequest> ClampCompileTimeout(
+    const tpjit::v1::CompileRequest& request, double max_seconds) {
+  if (!(request.timeout_seconds() > max_seconds)) return nullptr;
+  auto clamped = std::make_unique<tpjit::v1::CompileRequest>(request);
+  clamped->set_timeout_seconds(max_seconds);
+  return clamped;
 }
 
 }  // namespace
@@ -57,6 +62,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(DaemonConfig config,
   }
   d->started_ = absl::Now();
   d->OpenRecipes();
+  d->plan_pool_ = std::make_unique<Executor>(d->config_.plan_threads,
+                                             d->config_.max_queued_plans);
+  d->prepare_pool_ = std::make_unique<Executor>(d->config_.prepare_threads,
+                                                d->config_.max_queued_prepares);
   return d;
 }
 
@@ -142,7 +151,8 @@ void Daemon::Stop() {
 
 absl::Status Daemon::Warmup(const tpjit::v1::WarmupRequest& request,
                             JobListener* listener, std::shared_ptr<Job>* job,
-                            bool* attached) {
+                            bool* attached,
+                            const std::function<bool()>& cancelled) {
   counters_.warmup_calls.fetch_add(1);
   if (absl::Status s = ValidateRanks(request); !s.ok()) return s;
   if (absl::Status s = ValidateSpec(request.spec()); !s.ok()) {
@@ -162,7 +172,8 @@ absl::Status Daemon::Warmup(const tpjit::v1::WarmupRequest& request,
     (*job)->Attach(listener, request.rank(), request.world(), request.group());
     return absl::OkStatus();
   }
-  auto plan = PlanWarmup(request.spec());
+  auto plan = PlanWarmup(request.spec(), cancelled);
+  if (absl::IsCancelled(plan.status())) counters_.plans_cancelled.fetch_add(1);
   if (!plan.ok()) return plan.status();
   for (const PlannedKernel& k : plan->kernels) {
     if (absl::Status s = ValidateKernelSpec(k.spec); !s.ok()) return s;
@@ -182,9 +193,11 @@ absl::Status Daemon::Warmup(const tpjit::v1::WarmupRequest& request,
       found = std::make_shared<Job>(std::move(id), request.spec(),
                                     std::move(*plan), absl::Now());
       jobs_[found->id()] = found;
+      job_order_.push_back(found->id());
       created = true;
     }
     spec_jobs_[spec_digest] = found;
+    PruneJobsLocked();
   }
   if (created) {
     counters_.jobs.fetch_add(1);
@@ -207,9 +220,54 @@ absl::Status Daemon::Warmup(const tpjit::v1::WarmupRequest& request,
   return absl::OkStatus();
 }
 
+void Daemon::PruneJobsLocked() {
+  for (auto id = job_order_.begin();
+       jobs_.size() > kMaxRememberedJobs && id != job_order_.end();) {
+    auto it = jobs_.find(*id);
+    if (it != jobs_.end() && !it->second->finished()) {
+      ++id;
+      continue;
+    }
+    if (it != jobs_.end()) jobs_.erase(it);
+    id = job_order_.erase(id);
+  }
+  if (spec_jobs_.size() <= 4 * kMaxRememberedJobs) return;
+  for (auto it = spec_jobs_.begin(); it != spec_jobs_.end();) {
+    const bool gone =
+        !jobs_.contains(it->second->id()) || it->second->finished();
+    it = gone ? spec_jobs_.erase(it) : std::next(it);
+  }
+}
+
+absl::Status Daemon::PostPlan(std::function<void()> fn) {
+  if (plan_pool_->TryPost(std::move(fn))) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "warmup: ", plan_pool_->max_queued(),
+      " warm-ups are already waiting to be planned (--max-queued-plans); "
+      "retry later"));
+}
+
+absl::Status Daemon::PostPrepare(std::function<void()> fn) {
+  if (prepare_pool_->TryPost(std::move(fn))) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "compile: ", prepare_pool_->max_queued(),
+      " requests are already waiting to be prepared (--max-queued-prepares); "
+      "retry later"));
+}
+
 void Daemon::Compile(
-    const tpjit::v1::CompileRequest& request,
+    const tpjit::v1::CompileRequest& original,
     std::function<void(absl::StatusOr<CompileResponse>)> done) {
+  if (scheduler_ && scheduler_->Depth() >= config_.max_queued_compiles) {
+    done(absl::ResourceExhaustedError(
+        absl::StrCat("compile: ", scheduler_->Depth(),
+                     " compile tasks are queued (--max-queued-compiles ",
+                     config_.max_queued_compiles, "); retry later")));
+    return;
+  }
+  const auto clamped =
+      ClampCompileTimeout(original, config_.max_client_timeout_seconds);
+  const tpjit::v1::CompileRequest& request = clamped ? *clamped : original;
   // Records the group's recipe; a group's first Compile may prefetch it.
   if (recipes_) done = recipes_->OnCompile(request, std::move(done));
   GenericToolchain tc{nvrtc_version_, "", config_.salt};
@@ -309,15 +367,50 @@ absl::StatusOr<std::string> Daemon::Fetch(const std::string& key) {
   return absl::NotFoundError(absl::StrCat("no cubin with key ", key));
 }
 
-bool Daemon::Serving() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (!self_test_ok_ || stopped_) return false;
+absl::Status Daemon::Readiness() {
+  absl::Status s = [this]() -> absl::Status {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopped_) return absl::UnavailableError("stopping");
+      if (!self_test_ok_) return absl::UnavailableError("self-test not passed");
+    }
+    int alive = 0;
+    for (auto& slot : slots_) alive += slot->ProcsAlive();
+    if (alive == 0) return absl::UnavailableError("no live worker process");
+    if (!deps_.store->Writable()) {
+      return absl::UnavailableError("cache directory not writable");
+    }
+    return QueuesSaturated();
+  }();
+  absl::MutexLock lock(&mu_);
+  if (std::string now(s.message()); now != last_readiness_) {
+    std::cerr << "tpjitd: readiness: " << (s.ok() ? "ready" : now) << "\n";
+    last_readiness_ = now;
   }
-  int alive = 0;
-  for (auto& slot : slots_) alive += slot->ProcsAlive();
-  return alive > 0 && deps_.store->Writable();
+  return s;
 }
+
+absl::Status Daemon::QueuesSaturated() {
+  if (plan_pool_->queued() >= plan_pool_->max_queued()) {
+    return absl::UnavailableError(
+        absl::StrCat("planning queue saturated (", plan_pool_->queued(), " of ",
+                     plan_pool_->max_queued(), " queued)"));
+  }
+  if (prepare_pool_->queued() >= prepare_pool_->max_queued()) {
+    return absl::UnavailableError(absl::StrCat(
+        "compile preparation queue saturated (", prepare_pool_->queued(),
+        " of ", prepare_pool_->max_queued(), " queued)"));
+  }
+  const int64_t depth = scheduler_ ? scheduler_->Depth() : 0;
+  if (depth >= config_.max_queued_compiles) {
+    return absl::UnavailableError(
+        absl::StrCat("compile queue saturated (", depth, " tasks, limit ",
+                     config_.max_queued_compiles, ")"));
+  }
+  return absl::OkStatus();
+}
+
+bool Daemon::Serving() { return Readiness().ok(); }
 
 tpjit::v1::StatsResponse Daemon::Stats() {
   tpjit::v1::StatsResponse s;
@@ -334,7 +427,9 @@ tpjit::v1::StatsResponse Daemon::Stats() {
   s.set_slots(config_.slots);
   s.set_gpus(gpus_);
   s.set_procs_per_slot(config_.procs);
-  s.set_serving(Serving());
+  const absl::Status ready = Readiness();
+  s.set_serving(ready.ok());
+  s.set_not_serving_reason(std::string(ready.message()));
   s.set_cache_dir(deps_.store->dir());
   StoreStats st = deps_.store->Stats();
   s.set_cache_bytes(st.bytes);
@@ -356,7 +451,9 @@ tpjit::v1::StatusResponse Daemon::Status() {
     for (const auto& [id, job] : jobs_) *r.add_jobs() = job->Status();
   }
   for (auto& slot : slots_) *r.add_slots() = slot->Status();
-  r.set_serving(Serving());
+  const absl::Status ready = Readiness();
+  r.set_serving(ready.ok());
+  r.set_not_serving_reason(std::string(ready.message()));
   return r;
 }
 

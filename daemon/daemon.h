@@ -6,6 +6,7 @@
 #define TPJIT_DAEMON_DAEMON_H_
 
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,6 +20,7 @@
 #include "daemon/config.h"
 #include "daemon/counters.h"
 #include "daemon/cubin_store.h"
+#include "daemon/executor.h"
 #include "daemon/job.h"
 #include "daemon/recipes.h"
 #include "daemon/scheduler.h"
@@ -47,10 +49,21 @@ class Daemon {
   void Stop();
 
   // Finds or creates the job of `request`'s plan and attaches `listener`.
-  // INVALID_ARGUMENT for a bad spec/rank/world, naming the field.
+  // INVALID_ARGUMENT for a bad spec/rank/world/group, naming the field and
+  // its limit. `cancelled` (may be empty) is polled while planning: once it
+  // returns true planning stops with CANCELLED and nothing is attached.
   absl::Status Warmup(const tpjit::v1::WarmupRequest& request,
                       JobListener* listener, std::shared_ptr<Job>* job,
-                      bool* attached);
+                      bool* attached,
+                      const std::function<bool()>& cancelled = nullptr);
+  // Runs `fn` on the planning pool (--plan-threads), or RESOURCE_EXHAUSTED
+  // when --max-queued-plans warm-ups already wait (then `fn` never runs).
+  absl::Status PostPlan(std::function<void()> fn);
+  // Runs `fn` on the compile-preparation pool (--prepare-threads), or
+  // RESOURCE_EXHAUSTED when --max-queued-prepares requests already wait.
+  absl::Status PostPrepare(std::function<void()> fn);
+  // Warm-ups waiting for a planning thread (for metrics and tests).
+  size_t QueuedPlans() { return plan_pool_->queued(); }
   // Generic compile batch; `done` is called once, from a slot thread or
   // at once for a bad request.
   void Compile(
@@ -59,7 +72,12 @@ class Daemon {
   absl::StatusOr<std::string> Fetch(const std::string& key);
   tpjit::v1::StatsResponse Stats();
   tpjit::v1::StatusResponse Status();
-  // SERVING: self-test passed, a slot has live workers, cache writable.
+  // Readiness: OK when the self-test passed, a slot has live workers, the
+  // cache is writable and no queue is saturated (planning or preparation
+  // queue full, more than --max-queued-compiles compile tasks queued);
+  // otherwise UNAVAILABLE naming the reason. Logs each change of reason.
+  absl::Status Readiness();
+  // Readiness().ok(): what grpc.health.v1 reports for readiness.
   bool Serving();
   // The barrier's late-rank report hook.
   std::string RankProgress(const std::string& group, int rank);
@@ -81,6 +99,11 @@ class Daemon {
   // Opens the recipes of the cache directory; logs and leaves them off when
   // that fails (the cache is best-effort).
   void OpenRecipes();
+  // Forgets the oldest finished jobs beyond kMaxRememberedJobs (their
+  // cubins stay in the cache) and spec entries of finished jobs.
+  void PruneJobsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // UNAVAILABLE naming the first saturated queue, else OK.
+  absl::Status QueuesSaturated();
 
   DaemonConfig config_;
   DaemonDeps deps_;
@@ -95,11 +118,19 @@ class Daemon {
   std::map<std::string, std::shared_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
   // Spec digest -> its job, so ranks after the first skip planning.
   std::map<std::string, std::shared_ptr<Job>> spec_jobs_ ABSL_GUARDED_BY(mu_);
+  // Job ids in creation order, for pruning.
+  std::list<std::string> job_order_ ABSL_GUARDED_BY(mu_);
+  static constexpr size_t kMaxRememberedJobs = 256;
   bool self_test_ok_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   absl::Mutex inflight_mu_;
   std::map<std::string, std::vector<std::shared_ptr<CompileTask>>> inflight_
       ABSL_GUARDED_BY(inflight_mu_);
+  std::string last_readiness_ ABSL_GUARDED_BY(mu_);
+  // Last members: destroyed (drained and joined) first, while everything
+  // their closures use is still alive.
+  std::unique_ptr<Executor> plan_pool_;
+  std::unique_ptr<Executor> prepare_pool_;
   // Last: destroyed first, while the scheduler its prefetches use exists.
   std::unique_ptr<Recipes> recipes_;
 };

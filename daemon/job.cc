@@ -86,7 +86,9 @@ absl::Status Job::Start(const Toolchain& toolchain, Scheduler* scheduler,
 void Job::Attach(JobListener* listener, int rank, int world,
                  const std::string& group) {
   absl::MutexLock lock(&mu_);
-  ranks_.insert({group, rank});
+  // Bounded: past kMaxRememberedRanks (group, rank) pairs a rank is served
+  // but not remembered for the barrier's late-rank report.
+  if (ranks_.size() < kMaxRememberedRanks) ranks_.insert({group, rank});
   (void)world;
   if (finished_) {
     // A rank that comes after the end was served entirely from the job's

@@ -88,6 +88,7 @@ class Job : public std::enable_shared_from_this<Job> {
   tpjit::v1::Manifest manifest_ ABSL_GUARDED_BY(mu_);
   tpjit::v1::WarmupSummary summary_ ABSL_GUARDED_BY(mu_);
   std::vector<JobListener*> listeners_ ABSL_GUARDED_BY(mu_);
+  static constexpr size_t kMaxRememberedRanks = 4096;
   std::set<std::pair<std::string, int>> ranks_ ABSL_GUARDED_BY(mu_);
 };
 

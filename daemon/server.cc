@@ -26,11 +26,16 @@ namespace tpjit {
 namespace {
 
 constexpr char kServiceName[] = "tpjit.v1.Tpjit";
+// Liveness: SERVING whenever the process answers health checks at all, so a
+// liveness probe never restarts a daemon that is merely not ready (read-only
+// cache, saturated queues). Readiness is "" and kServiceName.
+constexpr char kLivenessName[] = "tpjit.v1.Liveness";
 
 void SetHealth(grpc::Server* server, bool serving) {
   if (server == nullptr) return;
   auto* health = server->GetHealthCheckService();
   if (health == nullptr) return;
+  health->SetServingStatus(kLivenessName, true);
   // The named service first: once "" says SERVING, both are known.
   health->SetServingStatus(kServiceName, serving);
   health->SetServingStatus(serving);

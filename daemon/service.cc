@@ -1,11 +1,13 @@
 #include "daemon/service.h"
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <optional>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "src/common/request_limits.h"
 
 namespace tpjit {
 namespace {
@@ -15,18 +17,33 @@ using tpjit::v1::WarmupEvent;
 
 constexpr size_t kChunkBytes = 1 << 20;
 
+// Per-RPC request size limits, below the server-wide --max-request-bytes
+// (which Compile alone may use in full: sources can be big). A valid
+// request of each kind is far smaller: a warm-up spec holds at most 512
+// shapes and one M list; Fetch/Stats/Status carry a key or nothing.
+constexpr size_t kMaxWarmupRequestBytes = 2 << 20;
+constexpr size_t kMaxSmallRequestBytes = 4 << 10;
+
 // Streams one rank's warm-up: progress (coalesced to the latest while a
 // write is in flight), then the manifest. Lifetime: owned by gRPC until
 // OnDone; holds a reference on the job and detaches before deleting itself.
 class WarmupReactor final : public grpc::ServerWriteReactor<WarmupEvent>,
                             public JobListener {
  public:
-  WarmupReactor(Daemon* daemon, Executor* executor,
-                grpc::CallbackServerContext* context,
-                const tpjit::v1::WarmupRequest* request)
+  // Queues planning on the daemon's planning pool; answers at once (and
+  // never plans) when the request is too big or the pool's queue is full.
+  WarmupReactor(Daemon* daemon, const tpjit::v1::WarmupRequest* request)
       : daemon_(daemon) {
-    (void)context;
-    executor->Post([this, request] { Begin(*request); });
+    absl::Status s = CheckRequestBytes("warmup", request->ByteSizeLong(),
+                                       kMaxWarmupRequestBytes);
+    if (s.ok()) s = daemon->PostPlan([this, request] { Begin(*request); });
+    if (!s.ok()) {
+      absl::MutexLock lock(&mu_);
+      begun_ = true;
+      finishing_ = true;
+      final_status_ = s;
+      PumpLocked();
+    }
   }
 
   void OnProgress(const tpjit::v1::WarmupProgress& progress) override {
@@ -78,12 +95,12 @@ class WarmupReactor final : public grpc::ServerWriteReactor<WarmupEvent>,
     delete this;
   }
 
-  // The client went away, its deadline passed, or the server shuts down:
-  // finish now (or once the write in flight or Begin returns), so neither
-  // the call nor Server::Shutdown waits for a job that may never end.
+  // The client went away (or the server is shutting down): a queued or
+  // running plan stops at its next check, and the call finishes CANCELLED
+  // as soon as no write is in flight (OnWriteDone finishes it otherwise).
   void OnCancel() override {
+    cancelled_.store(true);
     absl::MutexLock lock(&mu_);
-    cancelled_ = true;
     PumpLocked();
   }
 
@@ -91,7 +108,11 @@ class WarmupReactor final : public grpc::ServerWriteReactor<WarmupEvent>,
   void Begin(const tpjit::v1::WarmupRequest& request) {
     std::shared_ptr<Job> job;
     bool attached = false;
-    absl::Status s = daemon_->Warmup(request, this, &job, &attached);
+    absl::Status s = absl::CancelledError("warmup: the client went away");
+    if (!cancelled_.load()) {
+      s = daemon_->Warmup(request, this, &job, &attached,
+                          [this] { return cancelled_.load(); });
+    }
     absl::MutexLock lock(&mu_);
     job_ = job;
     attached_ = attached;
@@ -108,9 +129,10 @@ class WarmupReactor final : public grpc::ServerWriteReactor<WarmupEvent>,
   // before Begin has returned.
   void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!begun_ || writing_ || finished_) return;
-    if (cancelled_) {
+    if (cancelled_.load()) {
       finished_ = true;
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled"));
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                          "warmup: the client went away"));
       return;
     }
     if (pending_progress_) {
@@ -133,6 +155,7 @@ class WarmupReactor final : public grpc::ServerWriteReactor<WarmupEvent>,
   }
 
   Daemon* const daemon_;
+  std::atomic<bool> cancelled_{false};
   absl::Mutex mu_;
   std::shared_ptr<Job> job_ ABSL_GUARDED_BY(mu_);
   bool attached_ ABSL_GUARDED_BY(mu_) = false;
@@ -144,13 +167,18 @@ class WarmupReactor final : public grpc::ServerWriteReactor<WarmupEvent>,
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // Streams one cubin in chunks of at most 1 MiB.
 class FetchReactor final : public grpc::ServerWriteReactor<FetchChunk> {
  public:
   FetchReactor(Daemon* daemon, const tpjit::v1::FetchRequest* request) {
+    absl::Status size = CheckRequestBytes("fetch", request->ByteSizeLong(),
+                                          kMaxSmallRequestBytes);
+    if (!size.ok()) {
+      Finish(ToGrpc(size));
+      return;
+    }
     auto bytes = daemon->Fetch(request->key());
     if (!bytes.ok()) {
       Finish(ToGrpc(bytes.status()));
@@ -198,7 +226,8 @@ grpc::Status ToGrpc(const absl::Status& status) {
 grpc::ServerWriteReactor<WarmupEvent>* TpjitService::Warmup(
     grpc::CallbackServerContext* context,
     const tpjit::v1::WarmupRequest* request) {
-  return new WarmupReactor(daemon_, &executor_, context, request);
+  (void)context;
+  return new WarmupReactor(daemon_, request);
 }
 
 grpc::ServerUnaryReactor* TpjitService::Compile(
@@ -206,14 +235,21 @@ grpc::ServerUnaryReactor* TpjitService::Compile(
     const tpjit::v1::CompileRequest* request,
     tpjit::v1::CompileResponse* response) {
   auto* reactor = context->DefaultReactor();
-  executor_.Post([this, reactor, request, response] {
-    daemon_->Compile(
-        *request,
-        [reactor, response](absl::StatusOr<tpjit::v1::CompileResponse> r) {
-          if (r.ok()) *response = std::move(*r);
-          reactor->Finish(ToGrpc(r.status()));
-        });
-  });
+  absl::Status posted =
+      daemon_->PostPrepare([this, context, reactor, request, response] {
+        if (context->IsCancelled()) {  // the client went away while queued
+          reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                                       "compile: the client went away"));
+          return;
+        }
+        daemon_->Compile(
+            *request,
+            [reactor, response](absl::StatusOr<tpjit::v1::CompileResponse> r) {
+              if (r.ok()) *response = std::move(*r);
+              reactor->Finish(ToGrpc(r.status()));
+            });
+      });
+  if (!posted.ok()) reactor->Finish(ToGrpc(posted));
   return reactor;
 }
 
@@ -225,20 +261,26 @@ grpc::ServerWriteReactor<FetchChunk>* TpjitService::Fetch(
 }
 
 grpc::ServerUnaryReactor* TpjitService::Stats(
-    grpc::CallbackServerContext* context, const tpjit::v1::StatsRequest*,
+    grpc::CallbackServerContext* context,
+    const tpjit::v1::StatsRequest* request,
     tpjit::v1::StatsResponse* response) {
-  *response = daemon_->Stats();
   auto* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
+  absl::Status s = CheckRequestBytes("stats", request->ByteSizeLong(),
+                                     kMaxSmallRequestBytes);
+  if (s.ok()) *response = daemon_->Stats();
+  reactor->Finish(ToGrpc(s));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* TpjitService::Status(
-    grpc::CallbackServerContext* context, const tpjit::v1::StatusRequest*,
+    grpc::CallbackServerContext* context,
+    const tpjit::v1::StatusRequest* request,
     tpjit::v1::StatusResponse* response) {
-  *response = daemon_->Status();
   auto* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
+  absl::Status s = CheckRequestBytes("status", request->ByteSizeLong(),
+                                     kMaxSmallRequestBytes);
+  if (s.ok()) *response = daemon_->Status();
+  reactor->Finish(ToGrpc(s));
   return reactor;
 }
 

@@ -1,12 +1,14 @@
 // The gRPC face of tpjitd: tpjit.v1.Tpjit on the callback API. Reactions
-// never block: warm-ups are planned on an executor thread, progress is
-// pushed by the job and written one message at a time, and every reactor
-// deletes itself in OnDone. Converts absl::Status to grpc::Status here only.
+// never block: warm-ups are planned on the daemon's planning pool and
+// generic compiles prepared on its preparation pool (both bounded:
+// RESOURCE_EXHAUSTED when full), progress is pushed by the job and written
+// one message at a time, and every reactor deletes itself in OnDone. Each
+// RPC checks its request's size against its own limit. Converts
+// absl::Status to grpc::Status here only.
 #ifndef TPJIT_DAEMON_SERVICE_H_
 #define TPJIT_DAEMON_SERVICE_H_
 
 #include "daemon/daemon.h"
-#include "daemon/executor.h"
 #include "tpjit/v1/tpjit.grpc.pb.h"
 
 namespace tpjit {
@@ -15,7 +17,7 @@ grpc::Status ToGrpc(const absl::Status& status);
 
 class TpjitService final : public tpjit::v1::Tpjit::CallbackService {
  public:
-  explicit TpjitService(Daemon* daemon) : daemon_(daemon), executor_(2) {}
+  explicit TpjitService(Daemon* daemon) : daemon_(daemon) {}
 
   grpc::ServerWriteReactor<tpjit::v1::WarmupEvent>* Warmup(
       grpc::CallbackServerContext* context,
@@ -37,7 +39,6 @@ class TpjitService final : public tpjit::v1::Tpjit::CallbackService {
 
  private:
   Daemon* daemon_;
-  Executor executor_;
 };
 
 }  // namespace tpjit

@@ -44,6 +44,10 @@ std::shared_ptr<void> AddBarrier(grpc::ServerBuilder& builder, Daemon& daemon) {
       daemon.counters().barrier_timeouts.fetch_add(1);
     }
   };
+  const DaemonConfig& c = daemon.config();
+  options.max_timeout = absl::Seconds(c.max_client_timeout_seconds);
+  options.arrivals.max_groups = c.max_barrier_groups;
+  options.rendezvous.max_entries = c.max_barrier_groups;
   auto service = std::make_shared<BarrierServiceImpl>(options);
   builder.RegisterService(service.get());
   return service;

@@ -14,23 +14,14 @@ std::string Seconds(absl::Duration d) {
   return absl::StrFormat("%.1fs", absl::ToDoubleSeconds(d));
 }
 
-absl::Status CheckShape(const ArrivalTable::Arrival& a) {
-  if (a.group.empty()) {
-    return absl::InvalidArgumentError("barrier: group must not be empty");
+absl::Status CheckShape(const ArrivalTable::Arrival& a, int max_world) {
+  absl::Status s = CheckName("group", a.group, kMaxNameBytes, true);
+  if (s.ok()) s = CheckRankWorld(a.rank, a.world, max_world);
+  if (s.ok() && a.timeout < absl::ZeroDuration()) {
+    s = absl::InvalidArgumentError("timeout: must be >= 0");
   }
-  if (a.world < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("barrier: world must be >= 1, got ", a.world));
-  }
-  if (a.rank < 0 || a.rank >= a.world) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("barrier: rank ", a.rank, " out of range for world ",
-                     a.world, " (want 0..", a.world - 1, ")"));
-  }
-  if (a.timeout < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("barrier: timeout must be >= 0");
-  }
-  return absl::OkStatus();
+  if (s.ok()) return s;
+  return absl::InvalidArgumentError(absl::StrCat("barrier: ", s.message()));
 }
 
 }  // namespace
@@ -78,7 +69,8 @@ ArrivalTable::Ticket ArrivalTable::Arrive(const Arrival& a, Done done) {
     ticket = next_ticket_++;
     CollectGarbage(now);
     uint64_t number = 0;
-    absl::Status status = CheckShape(a);
+    absl::Status status = CheckShape(a, options_.max_world);
+    if (status.ok()) status = MakeRoom(a);
     Group* group = nullptr;
     if (status.ok()) {
       group = &groups_[a.group];
@@ -141,9 +133,10 @@ void ArrivalTable::Complete(Group& group, Epoch& epoch, uint64_t number,
 }
 
 std::vector<ArrivalTable::LateInfo> ArrivalTable::LateInfos(
-    const Group& group, const std::vector<int>& late) {
+    const Group& group, const std::vector<bool>& late) {
   std::vector<LateInfo> infos;
-  for (int rank : late) {
+  for (int rank = 0; rank < static_cast<int>(late.size()); ++rank) {
+    if (!late[rank]) continue;
     LateInfo info{rank, std::nullopt};
     if (auto it = group.last_seen.find(rank); it != group.last_seen.end()) {
       info.seen = it->second;
@@ -158,8 +151,9 @@ ArrivalTable::PendingFailure ArrivalTable::Fail(const std::string& name,
                                                 Epoch& epoch, absl::Time now) {
   epoch.state = State::kFailed;
   epoch.finished = now;
+  epoch.late.assign(epoch.world, false);
   for (int rank = 0; rank < epoch.world; ++rank) {
-    if (!epoch.arrived.contains(rank)) epoch.late.push_back(rank);
+    epoch.late[rank] = !epoch.arrived.contains(rank);
   }
   PendingFailure failure{
       name,
@@ -254,6 +248,34 @@ int ArrivalTable::ExpireDue() {
     Deliver(std::move(failure), now);
   }
   return answered;
+}
+
+absl::Status ArrivalTable::MakeRoom(const Arrival& a) {
+  if (static_cast<int>(tickets_.size()) >= options_.max_waiters) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("barrier: ", tickets_.size(),
+                     " ranks are already waiting (the limit is ",
+                     options_.max_waiters, "); retry later"));
+  }
+  if (groups_.contains(a.group)) return absl::OkStatus();
+  while (static_cast<int>(groups_.size()) >= options_.max_groups) {
+    auto oldest = groups_.end();
+    for (auto g = groups_.begin(); g != groups_.end(); ++g) {
+      if (!g->second.waiting.empty()) continue;
+      if (oldest == groups_.end() ||
+          g->second.touched < oldest->second.touched) {
+        oldest = g;
+      }
+    }
+    if (oldest == groups_.end()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("barrier: ", groups_.size(),
+                       " groups have waiting ranks (the limit is ",
+                       options_.max_groups, " groups); retry later"));
+    }
+    groups_.erase(oldest);
+  }
+  return absl::OkStatus();
 }
 
 void ArrivalTable::CollectGarbage(absl::Time now) {

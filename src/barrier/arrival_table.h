@@ -6,6 +6,12 @@
 // error. Finished epochs are kept for `retention` (so late ranks still get a
 // clear answer), then garbage-collected.
 //
+// Bounded: world is at most `max_world`, group names are short printable
+// ASCII, at most `max_groups` groups are remembered (when a new group would
+// exceed it, the least recently touched groups without waiting ranks are
+// forgotten first; if every group has waiters the arrival is answered
+// RESOURCE_EXHAUSTED), and at most `max_waiters` ranks wait at once.
+//
 // No threads inside: the owner calls ExpireDue() at NextDeadline() (the gRPC
 // service runs a timer thread; tests move a FakeClock). Thread-safe.
 #ifndef TPJIT_SRC_BARRIER_ARRIVAL_TABLE_H_
@@ -25,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "src/common/clock.h"
+#include "src/common/request_limits.h"
 
 namespace tpjit {
 
@@ -40,6 +47,12 @@ class ArrivalTable {
     absl::Duration retention = absl::Minutes(10);
     // At most this many finished epochs per group are remembered.
     int max_finished_epochs_per_group = 64;
+    // Largest world an arrival may name (INVALID_ARGUMENT above it).
+    int max_world = kMaxWorld;
+    // Groups remembered at once; oldest idle ones are forgotten first.
+    int max_groups = 4096;
+    // Ranks waiting at once over all groups.
+    int max_waiters = 65536;
   };
 
   struct Arrival {
@@ -108,7 +121,9 @@ class ArrivalTable {
     absl::Time finished;     // set when state != kOpen
     std::set<int> arrived;   // ranks that arrived (waiting or answered)
     std::vector<Waiter> waiters;
-    std::vector<int> late;  // kFailed: the ranks missing at the deadline
+    // kFailed: which ranks were missing at the deadline, one bit per rank
+    // (a finished epoch is remembered for a while: keep it small).
+    std::vector<bool> late;
   };
   struct RankSeen {
     uint64_t epoch = 0;
@@ -142,7 +157,7 @@ class ArrivalTable {
   absl::Status Validate(const Arrival& arrival, Group& group, uint64_t& epoch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<LateInfo> LateInfos(const Group& group,
-                                  const std::vector<int>& late)
+                                  const std::vector<bool>& late)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Complete(Group& group, Epoch& epoch, uint64_t number, absl::Time now,
                 std::vector<Reply>& replies) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -150,6 +165,10 @@ class ArrivalTable {
                       Epoch& epoch, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CollectGarbage(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes room for one more group (or waiter): forgets the least recently
+  // touched groups without waiting ranks. RESOURCE_EXHAUSTED if none can go.
+  absl::Status MakeRoom(const Arrival& arrival)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Builds the error message (calls progress_) and answers the waiters.
   void Deliver(PendingFailure failure, absl::Time now);
   std::string Describe(const std::string& group,

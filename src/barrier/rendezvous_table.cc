@@ -31,21 +31,20 @@ RendezvousReply RendezvousTable::Snapshot(const Entry& entry, absl::Time now) {
 }
 
 absl::Status RendezvousTable::Validate(const Request& r) {
-  if (r.group.empty()) {
-    return absl::InvalidArgumentError("rendezvous: group must not be empty");
+  absl::Status s = CheckName("group", r.group, kMaxNameBytes, true);
+  if (s.ok()) s = CheckRankWorld(r.rank, r.world, options_.max_world);
+  if (s.ok() && r.timeout < absl::ZeroDuration()) {
+    s = absl::InvalidArgumentError("timeout: must be >= 0");
   }
-  if (r.world < 1 || r.rank < 0 || r.rank >= r.world) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "rendezvous: rank ", r.rank, " out of range for world ", r.world));
-  }
-  if (r.timeout < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("rendezvous: timeout must be >= 0");
-  }
-  if (!r.peek && r.rank == 0 &&
-      (r.value.empty() || r.value.size() > kMaxValueBytes)) {
+  if (!s.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(Where(r), ": rank 0 must publish a value of 1..",
-                     kMaxValueBytes, " bytes, got ", r.value.size()));
+        absl::StrCat("rendezvous: ", s.message()));
+  }
+  if (r.value.size() > kMaxValueBytes ||
+      (!r.peek && r.rank == 0 && r.value.empty())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Where(r), ": value: rank 0 must publish 1..", kMaxValueBytes,
+        " bytes (other ranks at most as many), got ", r.value.size()));
   }
   auto it = entries_.find({r.group, r.epoch});
   if (it == entries_.end()) return absl::OkStatus();
@@ -96,6 +95,7 @@ RendezvousTable::Ticket RendezvousTable::Exchange(const Request& r, Done done) {
     CollectGarbage(now);
     const Key key{r.group, r.epoch};
     absl::Status status = Validate(r);
+    if (status.ok() && !r.peek) status = MakeRoom(key);
     if (!status.ok() || r.peek) {
       RendezvousReply reply;
       if (auto it = entries_.find(key); it != entries_.end()) {
@@ -179,6 +179,28 @@ int RendezvousTable::ExpireDue() {
   }
   for (Reply& reply : replies) reply.done(reply.outcome);
   return replies.size();
+}
+
+absl::Status RendezvousTable::MakeRoom(const Key& key) {
+  if (entries_.contains(key)) return absl::OkStatus();
+  while (static_cast<int>(entries_.size()) >= options_.max_entries) {
+    auto oldest = entries_.end();
+    for (auto e = entries_.begin(); e != entries_.end(); ++e) {
+      if (!e->second.waiters.empty()) continue;
+      if (oldest == entries_.end() ||
+          e->second.touched < oldest->second.touched) {
+        oldest = e;
+      }
+    }
+    if (oldest == entries_.end()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("rendezvous: ", entries_.size(),
+                       " entries have waiting ranks (the limit is ",
+                       options_.max_entries, " entries); retry later"));
+    }
+    entries_.erase(oldest);
+  }
+  return absl::OkStatus();
 }
 
 void RendezvousTable::CollectGarbage(absl::Time now) {

@@ -7,6 +7,12 @@
 // old value is dropped and the rank waits for a fresh publish. Entries
 // untouched for `retention` are forgotten.
 //
+// Bounded: world is at most `max_world`, group names are short printable
+// ASCII, values at most kMaxValueBytes, and at most `max_entries` (group,
+// epoch) entries are kept: a new entry first forgets the least recently
+// touched entries without waiters; if all have waiters the call is answered
+// RESOURCE_EXHAUSTED.
+//
 // No threads inside: the owner calls ExpireDue() at NextDeadline().
 // Thread-safe.
 #ifndef TPJIT_SRC_BARRIER_RENDEZVOUS_TABLE_H_
@@ -27,6 +33,7 @@
 #include "absl/time/time.h"
 #include "src/barrier/rendezvous.h"
 #include "src/common/clock.h"
+#include "src/common/request_limits.h"
 
 namespace tpjit {
 
@@ -36,6 +43,8 @@ class RendezvousTable {
 
   struct Options {
     absl::Duration retention = absl::Minutes(10);
+    int max_world = kMaxWorld;
+    int max_entries = 4096;
   };
   struct Request {
     std::string group;
@@ -97,6 +106,9 @@ class RendezvousTable {
   void Publish(const Request& request, Entry& entry, absl::Time now,
                std::vector<Reply>& replies) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CollectGarbage(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Room for the entry of `key`: forgets the least recently touched entries
+  // without waiters. RESOURCE_EXHAUSTED when none can go.
+  absl::Status MakeRoom(const Key& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Clock* const clock_;
   const Options options_;

@@ -96,6 +96,11 @@ absl::StatusOr<int> Plan::Lookup(int shape, int64_t m) const {
 }
 
 absl::StatusOr<Plan> PlanWarmup(const WarmupSpec& spec) {
+  return PlanWarmup(spec, nullptr);
+}
+
+absl::StatusOr<Plan> PlanWarmup(const WarmupSpec& spec,
+                                const std::function<bool()>& cancelled) {
   TPJIT_RETURN_IF_ERROR(ValidateSpec(spec));
   TPJIT_ASSIGN_OR_RETURN(std::vector<int64_t> all_values,
                          PolicyMValues(spec.m_policy()));
@@ -105,6 +110,10 @@ absl::StatusOr<Plan> PlanWarmup(const WarmupSpec& spec) {
   std::map<KernelOrder, int64_t> served;
   Plan plan;
   for (int i = 0; i < spec.shapes_size(); ++i) {
+    if (cancelled && cancelled()) {
+      return absl::CancelledError(
+          "warmup: the client went away while planning");
+    }
     const Shape& shape = spec.shapes(i);
     const bool contig =
         Info(*FamilyFromId(shape.family())).group == GroupKind::kContig;

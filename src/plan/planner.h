@@ -5,6 +5,7 @@
 #define TPJIT_SRC_PLAN_PLANNER_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,10 @@ struct Plan {
 
 // REQUIRES: ValidateSpec(spec).ok() (checked; an invalid spec is an error).
 absl::StatusOr<Plan> PlanWarmup(const tpjit::v1::WarmupSpec& spec);
+// As above, polling `cancelled` (may be empty) before each shape: once it
+// returns true, planning stops with CANCELLED.
+absl::StatusOr<Plan> PlanWarmup(const tpjit::v1::WarmupSpec& spec,
+                                const std::function<bool()>& cancelled);
 
 // Share of M in 1..m_max, over all shapes, whose FULL-policy kernel is among
 // `plan`'s kernels: 1.0 for a FULL plan; less for a sampled one that misses

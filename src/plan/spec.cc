@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "src/common/request_limits.h"
 #include "src/common/status_macros.h"
 #include "src/plan/family.h"
 #include "src/plan/m_list.h"
@@ -24,6 +25,8 @@ absl::Status Bad(absl::string_view field, absl::string_view what) {
 absl::Status ValidateTarget(const tpjit::v1::Target& target) {
   int sm = 0;
   const std::string& arch = target.arch();
+  // Bounded before it is echoed in an error.
+  TPJIT_RETURN_IF_ERROR(CheckName("target.arch", arch, 16));
   if (!absl::StartsWith(arch, "sm_") ||
       !absl::SimpleAtoi(arch.substr(3, 2), &sm) || sm < 80 || arch.size() > 6 ||
       (arch.size() == 6 && arch.back() != 'a')) {
@@ -52,6 +55,7 @@ absl::Status ValidatePolicy(const MPolicy& policy) {
 
 absl::Status ValidateShape(const Shape& shape, int index) {
   const std::string at = absl::StrCat("shapes[", index, "]");
+  TPJIT_RETURN_IF_ERROR(CheckName(at + ".family", shape.family()));
   auto family = FamilyFromId(shape.family());
   if (!family.ok()) return Bad(at + ".family", family.status().message());
   const FamilyInfo& info = Info(*family);
@@ -81,9 +85,30 @@ absl::Status ValidateShape(const Shape& shape, int index) {
   return absl::OkStatus();
 }
 
+// Planning cost is bounded: shapes x M values <= kMaxPlanWork.
+absl::Status CheckPlanWork(const WarmupSpec& spec) {
+  TPJIT_ASSIGN_OR_RETURN(std::vector<int64_t> values,
+                         PolicyMValues(spec.m_policy()));
+  const int64_t work =
+      int64_t{spec.shapes_size()} * static_cast<int64_t>(values.size());
+  if (work <= kMaxPlanWork) return absl::OkStatus();
+  return Bad("shapes",
+             absl::StrCat(spec.shapes_size(), " shapes x ", values.size(),
+                          " M values = ", work,
+                          " exceeds the planning limit of ", kMaxPlanWork,
+                          " (fewer shapes, or a smaller "
+                          "chunkedPrefillSize or mValues list)"));
+}
+
 }  // namespace
 
 absl::Status ValidateSpec(const WarmupSpec& spec) {
+  TPJIT_RETURN_IF_ERROR(CheckName("name", spec.name()));
+  if (spec.comment().size() > kMaxCommentBytes) {
+    return Bad("comment", absl::StrCat(spec.comment().size(),
+                                       " bytes exceeds the limit of ",
+                                       kMaxCommentBytes, " bytes"));
+  }
   TPJIT_RETURN_IF_ERROR(ValidateTarget(spec.target()));
   TPJIT_RETURN_IF_ERROR(ValidatePolicy(spec.m_policy()));
   if (spec.shapes().empty()) return Bad("shapes", "at least one is needed");
@@ -96,7 +121,7 @@ absl::Status ValidateSpec(const WarmupSpec& spec) {
   for (int i = 0; i < spec.shapes_size(); ++i) {
     TPJIT_RETURN_IF_ERROR(ValidateShape(spec.shapes(i), i));
   }
-  return absl::OkStatus();
+  return CheckPlanWork(spec);
 }
 
 absl::StatusOr<WarmupSpec> ParseSpecJson(absl::string_view json) {

@@ -3,6 +3,8 @@
 #ifndef TPJIT_SRC_PLAN_SPEC_H_
 #define TPJIT_SRC_PLAN_SPEC_H_
 
+#include <cstdint>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -14,6 +16,9 @@ namespace tpjit {
 inline constexpr int kMaxShapes = 512;
 inline constexpr int kMaxDim = 1 << 20;
 inline constexpr int kMaxGroups = 1024;
+// Shapes x M values of the policy: what planning iterates over (about a
+// second per million on one core). The shipped specs need ~0.2 million.
+inline constexpr int64_t kMaxPlanWork = int64_t{1} << 22;
 
 // Parses JSON (unknown fields are errors) and validates the result.
 absl::StatusOr<tpjit::v1::WarmupSpec> ParseSpecJson(absl::string_view json);

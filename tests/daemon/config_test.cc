@@ -55,5 +55,34 @@ TEST(DaemonConfigTest, BadValuesNameTheOptionAndWhereItCameFrom) {
   EXPECT_FALSE(ParseDaemonConfig({"--config", "/no/such/file"}, "/bin").ok());
 }
 
+TEST(DaemonConfigTest, RequestLimitsHaveDefaultsAndBounds) {
+  auto d = ParseDaemonConfig({}, "/bin");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->max_request_bytes, int64_t{64} << 20);
+  EXPECT_EQ(d->max_client_timeout_seconds, 3600);
+  EXPECT_EQ(d->plan_threads, 2);
+  EXPECT_EQ(d->max_queued_plans, 64);
+  EXPECT_EQ(d->prepare_threads, 2);
+  EXPECT_EQ(d->max_queued_prepares, 64);
+  EXPECT_EQ(d->max_queued_compiles, 100000);
+  EXPECT_EQ(d->max_barrier_groups, 4096);
+  setenv("TPJIT_MAX_QUEUED_PLANS", "8", 1);
+  auto c = ParseDaemonConfig(
+      {"--max-client-timeout", "60", "--max-request-bytes", "2097152"}, "/bin");
+  unsetenv("TPJIT_MAX_QUEUED_PLANS");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->max_client_timeout_seconds, 60);
+  EXPECT_EQ(c->max_request_bytes, 2097152);
+  EXPECT_EQ(c->max_queued_plans, 8);
+  for (const char* bad :
+       {"--max-client-timeout=0", "--max-request-bytes=1000",
+        "--plan-threads=0", "--max-queued-plans=0", "--max-barrier-groups=1"}) {
+    auto b = ParseDaemonConfig({bad}, "/bin");
+    EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    const std::string name(bad, std::string(bad).find('='));
+    EXPECT_NE(b.status().message().find(name), std::string::npos) << b.status();
+  }
+}
+
 }  // namespace
 }  // namespace tpjit
