@@ -15,14 +15,17 @@
 // compute-sanitizer run). Writes a per-kernel table (registers, local memory,
 // shared memory, compile seconds, worst error) to $TPJIT_GPU_RESULTS
 // (default gpu_results.md); a row says pass only once all its launches were
-// checked.
+// checked. PlannedKernelGpuTest runs every kernel the planner picks for the
+// shipped specs (specs/, or $TPJIT_SPECS_DIR).
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <ostream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -34,6 +37,8 @@
 #include "src/compile/cubin.h"
 #include "src/compile/kernel_source.h"
 #include "src/compile/nvrtc_compiler.h"
+#include "src/plan/planner.h"
+#include "src/plan/spec.h"
 #include "tests/gpu/gemm_host.h"
 #include "tests/gpu/require_gpu.h"
 
@@ -218,9 +223,12 @@ std::vector<Compiled> CompileAll(const std::vector<KernelCase>& cases,
   return out;
 }
 
-class KernelGpuTest : public ::testing::TestWithParam<Family> {
+// Opens the GPU once for all suites; SetUp skips or fails without one.
+class GpuTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    if (initialized_) return;
+    initialized_ = true;
     absl::StatusOr<CudaDriver*> driver = CudaDriver::Real();
     if (!driver.ok()) {
       *setup_ = driver.status();
@@ -252,14 +260,16 @@ class KernelGpuTest : public ::testing::TestWithParam<Family> {
     ASSERT_TRUE(context_->MakeCurrent().ok());
   }
 
+  static bool initialized_;
   static CudaDriver* driver_;
   static CudaContext* context_;
   static absl::Status* setup_;
 };
 
-CudaDriver* KernelGpuTest::driver_ = nullptr;
-CudaContext* KernelGpuTest::context_ = nullptr;
-absl::Status* KernelGpuTest::setup_ = new absl::Status();
+bool GpuTest::initialized_ = false;
+CudaDriver* GpuTest::driver_ = nullptr;
+CudaContext* GpuTest::context_ = nullptr;
+absl::Status* GpuTest::setup_ = new absl::Status();
 
 // Rows of D's width poisoned before and after D: more than the largest BM
 // (128), so a tile that writes past M, or the last row past N, hits them.
@@ -374,20 +384,20 @@ void RunCase(CudaDriver* driver, const KernelCase& c, const CompileOutput& co,
   row.pass = all_ok;
 }
 
-TEST_P(KernelGpuTest, MatchesReference) {
-  const FamilyInfo& info = Info(GetParam());
-  const std::vector<KernelCase> cases = CasesFor(info);
+// Compiles `cases` and runs each against the reference; one result row each.
+void RunCases(CudaDriver* driver, const std::string& label,
+              const std::vector<KernelCase>& cases) {
   const std::vector<Compiled> compiled = CompileAll(cases, 8);
   std::random_device seed_source;
   const uint64_t seed = (uint64_t{seed_source()} << 32) | seed_source();
   std::mt19937_64 rng(seed);
-  RecordProperty("seed", absl::StrFormat("%d", seed));
-  std::printf("[%s] %zu kernels, seed %llu\n", std::string(info.id).c_str(),
-              cases.size(), static_cast<unsigned long long>(seed));
+  ::testing::Test::RecordProperty("seed", absl::StrFormat("%d", seed));
+  std::printf("[%s] %zu kernels, seed %llu\n", label.c_str(), cases.size(),
+              static_cast<unsigned long long>(seed));
   for (size_t i = 0; i < cases.size(); ++i) {
     const KernelCase& c = cases[i];
     ResultRow row;
-    row.family = std::string(info.id);
+    row.family = label;
     row.kernel = ToString(c.spec);
     row.ms = absl::StrJoin(c.ms, ",");
     if (!compiled[i].output.ok()) {
@@ -395,7 +405,7 @@ TEST_P(KernelGpuTest, MatchesReference) {
     } else {
       row.compile_wall = compiled[i].output->wall_seconds;
       row.compile_cpu = compiled[i].output->cpu_seconds;
-      RunCase(driver_, c, *compiled[i].output, rng, row);
+      RunCase(driver, c, *compiled[i].output, rng, row);
     }
     std::printf(
         "  %-4s %s regs=%d local=%d smem=%d compile=%.2fs err=%.2e "
@@ -408,6 +418,14 @@ TEST_P(KernelGpuTest, MatchesReference) {
   }
 }
 
+class KernelGpuTest : public GpuTest,
+                      public ::testing::WithParamInterface<Family> {};
+
+TEST_P(KernelGpuTest, MatchesReference) {
+  const FamilyInfo& info = Info(GetParam());
+  RunCases(driver_, std::string(info.id), CasesFor(info));
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllFamilies, KernelGpuTest,
     ::testing::Values(Family::kFp8GemmNt, Family::kFp8GroupedGemmNtContig,
@@ -417,6 +435,72 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Family>& p) {
       return std::string(Info(p.param).id);
     });
+
+// Every kernel the planner picks for a shipped spec, run at the smallest M of
+// the first range it serves and at a second M of that range (its top, capped
+// so the CPU reference of one launch stays near kPlannedMacs multiply-adds).
+constexpr double kPlannedMacs = 4e9;
+
+std::string SpecsDir() {
+  const char* env = std::getenv("TPJIT_SPECS_DIR");
+  return env != nullptr ? env : TPJIT_SPECS_DIR;
+}
+
+absl::StatusOr<std::vector<KernelCase>> PlannedCases(const std::string& file) {
+  std::ifstream in(SpecsDir() + "/" + file);
+  if (!in) return absl::NotFoundError("cannot read " + SpecsDir() + "/" + file);
+  std::stringstream text;
+  text << in.rdbuf();
+  absl::StatusOr<tpjit::v1::WarmupSpec> spec = ParseSpecJson(text.str());
+  if (!spec.ok()) return spec.status();
+  absl::StatusOr<Plan> plan = PlanWarmup(*spec);
+  if (!plan.ok()) return plan.status();
+  std::vector<KernelCase> cases(plan->kernels.size());
+  for (const ShapePlan& shape : plan->shapes) {
+    for (const MRange& r : shape.ranges) {
+      KernelCase& c = cases[r.kernel];
+      if (!c.ms.empty()) continue;  // the first range serving it
+      c.spec = plan->kernels[r.kernel].spec;
+      const FamilyInfo& info = Info(c.spec.family);
+      const double rows_per_m =
+          info.group == GroupKind::kMasked ? c.spec.groups : 1.0;
+      const int64_t cap = static_cast<int64_t>(
+          kPlannedMacs / (rows_per_m * c.spec.n * c.spec.k));
+      c.ms = {r.lo};
+      const int64_t second = std::min(r.hi, std::max(r.lo, cap));
+      if (second != r.lo) c.ms.push_back(second);
+    }
+  }
+  for (size_t i = 0; i < cases.size(); ++i) {
+    if (cases[i].ms.empty()) {
+      return absl::InternalError(absl::StrCat("kernel ", i, " serves no M"));
+    }
+  }
+  return cases;
+}
+
+class PlannedKernelGpuTest : public GpuTest,
+                             public ::testing::WithParamInterface<const char*> {
+};
+
+TEST_P(PlannedKernelGpuTest, EveryPlannedKernelMatchesReference) {
+  absl::StatusOr<std::vector<KernelCase>> cases = PlannedCases(GetParam());
+  ASSERT_TRUE(cases.ok()) << cases.status();
+  RunCases(driver_, GetParam(), *cases);
+}
+
+INSTANTIATE_TEST_SUITE_P(ShippedSpecs, PlannedKernelGpuTest,
+                         ::testing::Values("deepseek-v3-tp8.json",
+                                           "qwen3-30b-a3b-tp4.json"),
+                         [](const ::testing::TestParamInfo<const char*>& p) {
+                           std::string name = p.param;
+                           name = name.substr(0, name.find(".json"));
+                           for (char& ch : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(ch)))
+                               ch = '_';
+                           }
+                           return name;
+                         });
 
 // Writes the per-kernel table once all tests ran.
 class ResultsWriter : public ::testing::Environment {
