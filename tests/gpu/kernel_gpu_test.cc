@@ -294,7 +294,9 @@ void LaunchAndCheck(CudaDriver* driver, const GemmKernel& kernel,
                     const HostGemm& h, GemmArgs args, int threads,
                     LaunchCheck& result) {
   GuardedD d;
-  d.guard = static_cast<size_t>(kGuardRows) * h.spec.n * h.out_bytes();
+  // Rounded up to 256 bytes: D keeps the alignment cuMemAlloc gives.
+  d.guard = (static_cast<size_t>(kGuardRows) * h.spec.n * h.out_bytes() + 255) /
+            256 * 256;
   d.d_bytes = h.d_bytes();
   absl::StatusOr<DeviceBuffer> buffer =
       DeviceBuffer::Allocate(driver, d.guard * 2 + d.d_bytes);
