@@ -85,11 +85,14 @@ absl::Status Lt(cublasStatus_t s, absl::string_view what) {
 
 // cuBLASLt D[m,n] = A[m,k] * B[n,k]^T (row-major), i.e. column-major
 // D'(n x m) = op_T(Bmem k x n) * Amem (k x m). Returns ms per call and the
-// reference's name.
+// reference's name. fp8: `b_scales` scales cuBLAS's A (our B, n x k: 128x128
+// blocks, or one float per tensor), `a_scales` cuBLAS's B (our A, m x k: one
+// float per row and 128 columns); CublasScaleFloats() gives their sizes.
 absl::StatusOr<std::pair<double, std::string>> CublasLt(
     CudaDriver* d, cublasLtHandle_t lt, bool fp8, bool f32_out, int64_t m,
     int n, int k, CUdeviceptr a, CUdeviceptr b, CUdeviceptr out,
-    CUdeviceptr scales, CUdeviceptr workspace, size_t ws_bytes) {
+    CUdeviceptr a_scales, CUdeviceptr b_scales, CUdeviceptr workspace,
+    size_t ws_bytes) {
   const cudaDataType_t in = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
   const cudaDataType_t dt = f32_out ? CUDA_R_32F : CUDA_R_16BF;
   std::string name = fp8 ? "cuBLASLt fp8" : "cuBLASLt bf16";
@@ -105,11 +108,12 @@ absl::StatusOr<std::pair<double, std::string>> CublasLt(
     cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &nn,
                                    sizeof(nn));
     if (fp8) {
-      void* sa = reinterpret_cast<void*>(scales);
+      void* sa = reinterpret_cast<void*>(b_scales);  // cuBLAS A = our B
+      void* sb = reinterpret_cast<void*>(a_scales);  // cuBLAS B = our A
       cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER,
                                      &sa, sizeof(sa));
       cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
-                                     &sa, sizeof(sa));
+                                     &sb, sizeof(sb));
       if (block) {
         const cublasLtMatmulMatrixScale_t blk =
             CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F;
@@ -160,6 +164,16 @@ absl::StatusOr<std::pair<double, std::string>> CublasLt(
   return absl::UnavailableError("no cuBLASLt algorithm for this shape");
 }
 
+int64_t RoundUp(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+// Floats of cuBLASLt's scale tensors for an (outer x k) operand: 128x128
+// blocks (`block`) or one per row and 128 columns; dimensions rounded up to
+// multiples of 4, more than cuBLASLt reads under either layout.
+int64_t CublasScaleFloats(int64_t outer, int k, bool block) {
+  const int64_t kb = RoundUp((k + 127) / 128, 4);
+  return RoundUp(block ? (outer + 127) / 128 : outer, 4) * kb;
+}
+
 absl::StatusOr<DeviceBuffer> Ones(CudaDriver* d, size_t floats) {
   TPJIT_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::Allocate(d, floats * 4));
   std::vector<float> ones(floats, 1.0f);
@@ -206,10 +220,17 @@ absl::Status RunCase(CudaDriver* d, const CudaContext& ctx, cublasLtHandle_t lt,
   TPJIT_RETURN_IF_ERROR(a.Fill(0x38));  // 1.0 in e4m3; small bf16 values
   TPJIT_RETURN_IF_ERROR(b.Fill(0x38));
   const int kb = bc.k / 128;
-  TPJIT_ASSIGN_OR_RETURN(DeviceBuffer sa, Ones(d, rows * kb + 1024));
-  TPJIT_ASSIGN_OR_RETURN(
-      DeviceBuffer sb,
-      Ones(d, int64_t{b_mats} * ((bc.n + 127) / 128) * kb + 1024));
+  // Our kernel's scales: exactly what kernels/README.md lays out.
+  TPJIT_ASSIGN_OR_RETURN(DeviceBuffer sa, Ones(d, rows * kb));
+  TPJIT_ASSIGN_OR_RETURN(DeviceBuffer sb,
+                         Ones(d, int64_t{b_mats} * ((bc.n + 127) / 128) * kb));
+  // cuBLASLt's, sized for its layouts (block scales for B need
+  // ceil(N/128) * ceil(K/128) floats: more than rows * K/128 when M is small,
+  // e.g. N=24576, K=1536, M=64).
+  TPJIT_ASSIGN_OR_RETURN(DeviceBuffer lt_sa,
+                         Ones(d, CublasScaleFloats(rows, bc.k, false)));
+  TPJIT_ASSIGN_OR_RETURN(DeviceBuffer lt_sb,
+                         Ones(d, CublasScaleFloats(bc.n, bc.k, true)));
   std::vector<int32_t> groups;
   if (info.group == GroupKind::kContig) {
     for (int64_t r = 0; r < rows; ++r) {
@@ -236,8 +257,9 @@ absl::Status RunCase(CudaDriver* d, const CudaContext& ctx, cublasLtHandle_t lt,
   const double flops = 2.0 * rows * bc.n * bc.k;
   constexpr size_t kWs = 64 << 20;
   TPJIT_ASSIGN_OR_RETURN(DeviceBuffer ws, DeviceBuffer::Allocate(d, kWs));
-  auto ref = CublasLt(d, lt, info.fp8, info.f32_out, rows, bc.n, bc.k, a.ptr(),
-                      b.ptr(), out.ptr(), sa.ptr(), ws.ptr(), kWs);
+  auto ref =
+      CublasLt(d, lt, info.fp8, info.f32_out, rows, bc.n, bc.k, a.ptr(),
+               b.ptr(), out.ptr(), lt_sa.ptr(), lt_sb.ptr(), ws.ptr(), kWs);
   const std::string ref_cell =
       ref.ok() ? absl::StrFormat("%.1f | %.3f | %.2f", flops / ref->first / 1e9,
                                  ref->first * 1e3, ms > 0 ? ref->first / ms : 0)

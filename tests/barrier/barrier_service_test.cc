@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -61,6 +62,17 @@ class BarrierServiceTest : public ::testing::Test {
     }
     for (auto& t : threads) t.join();
     return status;
+  }
+
+  // Polls `done` until it holds (true) or `limit` passes (false).
+  static bool WaitFor(const std::function<bool()>& done,
+                      absl::Duration limit = absl::Seconds(10)) {
+    const absl::Time end = absl::Now() + limit;
+    while (!done()) {
+      if (absl::Now() >= end) return false;
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    return true;
   }
 
   std::string dir_, socket_;
@@ -129,12 +141,9 @@ TEST_F(BarrierServiceTest, ClientThatGoesAwayIsWithdrawn) {
       DaemonBarrier::Connect(socket_, o)->Arrive(absl::Seconds(10));
   EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
   EXPECT_THAT(s.message(), HasSubstr("did not answer"));
-  const absl::Time end = absl::Now() + absl::Seconds(5);
-  while (server_->service().arrivals().waiting_ranks() != 0 &&
-         absl::Now() < end) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  EXPECT_EQ(server_->service().arrivals().waiting_ranks(), 0);
+  EXPECT_TRUE(WaitFor([&] {
+    return server_->service().arrivals().waiting_ranks() == 0;
+  })) << "the withdrawn rank is still waiting";
   // Rank 0 did not count: the group meets in epoch 0 as if it never came.
   auto status = Round("gone", 2, absl::Seconds(5));
   EXPECT_TRUE(status[0].ok() && status[1].ok()) << status[0] << status[1];
@@ -154,26 +163,39 @@ TEST_F(BarrierServiceTest, ShutdownAnswersWaiters) {
     absl::Status s = Rank("down", 0, 2)->Arrive(absl::Seconds(30));
     EXPECT_TRUE(absl::IsUnavailable(s)) << s;
   });
-  while (server_->service().arrivals().waiting_ranks() == 0) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
+  ASSERT_TRUE(WaitFor(
+      [&] { return server_->service().arrivals().waiting_ranks() == 1; }));
   server_->Shutdown();
   t.join();
 }
 
+// Rank 1 waits first (Peek shows it waiting for 50 ms, by the daemon's
+// clock); rank 0's publish answers it with the value and both arrivals.
 TEST_F(BarrierServiceTest, RendezvousHandsTheValueOver) {
   auto client = RendezvousClient::Connect(socket_);
   absl::StatusOr<RendezvousReply> fetched;
+  const absl::Time before_wait = absl::Now();
   std::thread t(
-      [&] { fetched = client->Exchange("r", 3, 1, 2, "", absl::Seconds(5)); });
-  absl::SleepFor(absl::Milliseconds(100));
+      [&] { fetched = client->Exchange("r", 3, 1, 2, "", absl::Seconds(10)); });
+  const bool rank1_waits = WaitFor([&] {
+    auto seen = client->Peek("r", 3, 0, 2, absl::Seconds(1));
+    return seen.ok() && seen->arrivals.size() == 1 &&
+           seen->arrivals[0].rank == 1 &&
+           seen->arrivals[0].age >= absl::Milliseconds(50);
+  });
   auto published = client->Exchange("r", 3, 0, 2, "the-id", absl::Seconds(5));
+  const absl::Duration bound = absl::Now() - before_wait;
   t.join();
+  ASSERT_TRUE(rank1_waits) << "rank 1 never showed up in Peek";
   ASSERT_TRUE(published.ok()) << published.status();
   ASSERT_TRUE(fetched.ok()) << fetched.status();
   EXPECT_EQ(fetched->value, "the-id");
   ASSERT_EQ(fetched->arrivals.size(), 2u);
-  EXPECT_GE(fetched->arrivals[1].age, absl::Milliseconds(90));
+  EXPECT_EQ(fetched->arrivals[0].rank, 0);
+  EXPECT_EQ(fetched->arrivals[1].rank, 1);
+  EXPECT_GE(fetched->arrivals[1].age, absl::Milliseconds(50));
+  EXPECT_LE(fetched->arrivals[1].age, bound);
+  EXPECT_LT(fetched->arrivals[0].age, fetched->arrivals[1].age);
   auto peek = client->Peek("r", 3, 1, 2, absl::Seconds(1));
   ASSERT_TRUE(peek.ok());
   EXPECT_EQ(peek->arrivals.size(), 2u);

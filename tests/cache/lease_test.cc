@@ -3,8 +3,10 @@
 #include "src/cache/lease.h"
 
 #include <atomic>
+#include <memory>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/cache/cache.h"
@@ -229,19 +231,44 @@ TEST_F(LeaseTest, WaitHonoursTheDeadline) {
   EXPECT_TRUE(absl::IsDeadlineExceeded(l.status()));
 }
 
+// The renewer moves the expiry with the (hooked) clock, so the lease outlives
+// its first TTL; Release() stops and joins the renewer thread.
 TEST_F(LeaseTest, RenewerThreadKeepsTheLeaseAlive) {
-  auto a = OpenCache(1, nullptr);
+  auto a = OpenCache(1), b = OpenCache(2);
   Lease lease = *a->TryAcquireLease(TestKey(1));
-  std::atomic<int> renewals{0};
-  lease.StartRenewer(absl::Milliseconds(1), [&](absl::Time) { ++renewals; });
-  for (int i = 0; i < 2000 && renewals < 3; ++i) {
-    absl::SleepFor(absl::Milliseconds(1));
+  absl::Mutex mu;
+  absl::Time last_expiry = absl::InfinitePast();  // GUARDED_BY(mu)
+  int renewals = 0;                               // GUARDED_BY(mu)
+  // Owned by the renewer's closure: expires once that thread is gone.
+  auto token = std::make_shared<int>(0);
+  std::weak_ptr<int> renewer_alive = token;
+  lease.StartRenewer(absl::Milliseconds(1),
+                     [&, token = std::move(token)](absl::Time expiry) {
+                       absl::MutexLock lock(&mu);
+                       last_expiry = expiry;
+                       ++renewals;
+                     });
+  // Waits (10 s at most) for a renewal made with the clock at `now`.
+  auto renewed_after = [&](absl::Time now) {
+    auto seen = [&] { return last_expiry >= now + absl::Seconds(30); };
+    absl::MutexLock lock(&mu);
+    return mu.AwaitWithTimeout(absl::Condition(&seen), absl::Seconds(10));
+  };
+  // Two steps of 20 s: 40 s past the first expiry, still held by `a`.
+  for (int step = 0; step < 2; ++step) {
+    clock_.Advance(absl::Seconds(20));
+    ASSERT_TRUE(renewed_after(clock_.Now())) << "no renewal in 10 s";
   }
-  EXPECT_GE(renewals, 3);
-  lease.Release();  // stops the thread
-  int after = renewals;
-  EXPECT_EQ(renewals, after);
-  EXPECT_OK(a->TryAcquireLease(TestKey(1)).status());
+  EXPECT_TRUE(absl::IsUnavailable(b->TryAcquireLease(TestKey(1)).status()));
+  EXPECT_EQ(b->Stats().lease_breaks, 0);
+  lease.Release();
+  EXPECT_TRUE(renewer_alive.expired()) << "renewer still running";
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_GE(renewals, 2);
+  }
+  EXPECT_OK(b->TryAcquireLease(TestKey(1)).status());
+  EXPECT_EQ(b->Stats().lease_breaks, 0) << "released, not broken";
 }
 
 // Many threads of one process race for one key: at most one holds it.

@@ -5,8 +5,16 @@ With the built Python package (TPJIT_PYTHON_DIR) and tpjitd (TPJITD), it
 starts tpjitd on a temp socket and cache and runs the blocks, in order and
 in one interpreter per rank, as rank 0 and rank 1 of a group of two at once.
 Blocks tagged `barrier` also need `tpjit barrier` (TPJIT_CLI) and the
-daemon's barrier service; when a probe barrier fails they are only compiled,
-and the test says so. Without the package every block is only compiled.
+daemon's barrier service. Each rank reports every block it executed; the test
+fails unless every rank executed every block it was meant to, so a block that
+is skipped (or a rank that exits early) cannot pass unnoticed.
+
+Skips, never passes: without TPJITD and TPJIT_PYTHON_DIR in the environment
+(not configured) the blocks are only compiled and the test exits 77 (ctest's
+SKIP_RETURN_CODE). When they are set but missing, that is a failure. With
+TPJIT_GUIDE_EXPECT_BARRIER=1 (set by CMake when tpjitd has the barrier
+service) a failing barrier probe is a failure; without it the `barrier`
+blocks are compiled only and the test exits 77 after running the others.
 
 usage: guide_snippets_test.py GUIDE.md            (the test)
        guide_snippets_test.py --rank-run GUIDE.md (one rank; internal)
@@ -23,6 +31,10 @@ import time
 BLOCK = re.compile(r"^```python tested([^\n]*)\n(.*?)^```$",
                    re.MULTILINE | re.DOTALL)
 RANK_TIMEOUT_S = 300
+SKIP = 77  # ctest SKIP_RETURN_CODE
+EXECUTED = re.compile(r"^guide: executed block at line (\d+)$", re.MULTILINE)
+FINISHED = re.compile(r"^guide: rank finished, (\d+) blocks executed$",
+                      re.MULTILINE)
 
 
 def blocks(path):
@@ -46,10 +58,29 @@ def rank_run(path):
     """Executes the selected blocks in one namespace (like a notebook)."""
     skip = set(os.environ.get("TPJIT_GUIDE_SKIP_TAGS", "").split())
     namespace = {"__name__": "__guide__"}
+    executed = 0
     for line, tags, code in blocks(path):
         if tags & skip:
             continue
         exec(compile("\n" * (line - 1) + code, path, "exec"), namespace)
+        executed += 1
+        print("guide: executed block at line %d" % line, flush=True)
+    print("guide: rank finished, %d blocks executed" % executed, flush=True)
+    return 0
+
+
+def expected_lines(path, skip_tags):
+    return [line for line, tags, _ in blocks(path) if not tags & skip_tags]
+
+
+def check_executed(rank, out, expected):
+    """Number of problems with what rank `rank` says it executed."""
+    lines = [int(n) for n in EXECUTED.findall(out)]
+    finished = FINISHED.findall(out)
+    if lines != expected or finished != [str(len(expected))]:
+        print("rank %d executed blocks at lines %s (finished: %s); expected "
+              "lines %s" % (rank, lines, finished or "no", expected))
+        return 1
     return 0
 
 
@@ -81,7 +112,7 @@ def barrier_works(cli, socket, env):
     return p.returncode == 0, p.stderr.strip()
 
 
-def run_ranks(guide, env, world):
+def run_ranks(guide, env, world, expected):
     procs = []
     for rank in range(world):
         e = dict(env, RANK=str(rank), WORLD_SIZE=str(world))
@@ -98,6 +129,7 @@ def run_ranks(guide, env, world):
             out += "\n(killed after %d s)" % RANK_TIMEOUT_S
         print("---- rank %d (exit %s) ----\n%s" % (rank, p.returncode, out))
         failed += p.returncode != 0
+        failed += check_executed(rank, out, expected)
         digests.update(re.findall(r"manifest ([0-9a-f]+),", out))
     if not failed and len(digests) != 1:
         print("ranks saw different manifests: %s" % sorted(digests))
@@ -112,13 +144,17 @@ def main():
     selected = blocks(guide)
     assert len(selected) >= 4, "the guide lost its tested blocks"
     compile_only(guide, selected)
-    package = python_package()
     daemon = os.environ.get("TPJITD")
-    if not package or not daemon:
-        print("NOTE: the tpjit Python package (TPJIT_PYTHON_DIR) or tpjitd "
-              "(TPJITD) is missing: %d blocks were compiled, not run" %
-              len(selected))
-        return 0
+    if "TPJIT_PYTHON_DIR" not in os.environ or not daemon:
+        print("SKIP: TPJIT_PYTHON_DIR or TPJITD is not set (not configured): "
+              "%d blocks were compiled, not run" % len(selected))
+        return SKIP
+    package = python_package()
+    if not package or not os.access(daemon, os.X_OK):
+        print("FAIL: configured but missing: the tpjit Python package in "
+              "TPJIT_PYTHON_DIR=%s or tpjitd at TPJITD=%s" %
+              (os.environ["TPJIT_PYTHON_DIR"], daemon))
+        return 1
     tmp = tempfile.mkdtemp(prefix="tpjit-guide-")
     socket = os.path.join(tmp, "tpjitd.sock")
     env = dict(os.environ, TPJIT_SOCKET=socket,
@@ -135,16 +171,29 @@ def main():
             return 1
         cli = os.environ.get("TPJIT_CLI")
         ok, why = barrier_works(cli, socket, env)
+        skip_tags = set()
         if ok:
             env["TPJIT_CLI"] = cli
+        elif os.environ.get("TPJIT_GUIDE_EXPECT_BARRIER") == "1":
+            print("FAIL: tpjitd has the barrier service, but the probe "
+                  "barrier failed: %s" % why)
+            print("---- tpjitd log ----\n" + open(log.name).read())
+            return 1
         else:
+            skip_tags = {"barrier"}
             env["TPJIT_GUIDE_SKIP_TAGS"] = "barrier"
-            print("NOTE: blocks tagged `barrier` compiled, not run: the "
-                  "daemon barrier is unavailable (%s)" % why)
-        failed = run_ranks(guide, env, world=2)
+        expected = expected_lines(guide, skip_tags)
+        failed = run_ranks(guide, env, world=2, expected=expected)
         if failed:
             print("---- tpjitd log ----\n" + open(log.name).read())
-        return 1 if failed else 0
+            return 1
+        print("guide: every rank executed the %d blocks at lines %s" %
+              (len(expected), expected))
+        if skip_tags:
+            print("SKIP: blocks tagged `barrier` compiled, not run: the "
+                  "daemon barrier is unavailable (%s)" % why)
+            return SKIP
+        return 0
     finally:
         tpjitd.terminate()
         try:

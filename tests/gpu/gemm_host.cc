@@ -3,15 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <set>
 #include <thread>
 
 #include "absl/strings/str_format.h"
 
 namespace tpjit {
 namespace {
-
-constexpr double kRefMacBudget = 6e8;  // multiply-adds per check
 
 uint32_t Bits(float x) {
   uint32_t u;
@@ -192,6 +189,20 @@ HostGemm MakeHostGemm(const KernelSpec& spec, int64_t m, std::mt19937_64& rng,
 
 namespace {
 
+// Dot product of a[0, len) and b[0, len) in double, four partial sums.
+double Dot(const float* a, const float* b, int len) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int i = 0;
+  for (; i + 4 <= len; i += 4) {
+    s0 += double{a[i]} * b[i];
+    s1 += double{a[i + 1]} * b[i + 1];
+    s2 += double{a[i + 2]} * b[i + 2];
+    s3 += double{a[i + 3]} * b[i + 3];
+  }
+  for (; i < len; ++i) s0 += double{a[i]} * b[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
 // Reference row `r` (group g) into `ref` (N values).
 void ReferenceRow(const HostGemm& h, int64_t r, int g,
                   std::vector<double>& ref) {
@@ -200,19 +211,16 @@ void ReferenceRow(const HostGemm& h, int64_t r, int g,
   const float* a = h.a_val.data() + r * k;
   for (int j = 0; j < n; ++j) {
     const float* b = h.b->val.data() + (int64_t{g} * n + j) * k;
-    double sum = 0;
     if (!fp8) {
-      for (int i = 0; i < k; ++i) sum += double{a[i]} * b[i];
-    } else {
-      const float* sb =
-          h.b->scales.data() + (int64_t{g} * ((n + 127) / 128) + j / 128) * kb;
-      for (int blk = 0; blk < kb; ++blk) {
-        double part = 0;
-        for (int i = blk * 128; i < blk * 128 + 128; ++i) {
-          part += double{a[i]} * b[i];
-        }
-        sum += part * h.sa[r * kb + blk] * sb[blk];
-      }
+      ref[j] = Dot(a, b, k);
+      continue;
+    }
+    const float* sb =
+        h.b->scales.data() + (int64_t{g} * ((n + 127) / 128) + j / 128) * kb;
+    double sum = 0;
+    for (int blk = 0; blk < kb; ++blk) {
+      sum +=
+          Dot(a + blk * 128, b + blk * 128, 128) * h.sa[r * kb + blk] * sb[blk];
     }
     ref[j] = sum;
   }
@@ -236,16 +244,65 @@ bool IsPoison(const HostGemm& h, const std::vector<uint8_t>& d, int64_t idx) {
   return true;
 }
 
+// What one thread found on its rows.
+struct PartialCheck {
+  double err2 = 0, ref2 = 0, worst_ratio = 0;
+  int64_t bad = 0;
+  std::vector<std::string> first_bad;  // up to kShownBad
+};
+
+constexpr int kShownBad = 4;
+
+// Compares valid row `r` element by element; adds to `p`.
+void CheckRow(const HostGemm& h, const std::vector<uint8_t>& d, int64_t r,
+              double rtol, std::vector<double>& ref, PartialCheck& p) {
+  const int n = h.spec.n;
+  ReferenceRow(h, r, h.RowGroup(r), ref);
+  double row2 = 0;
+  for (int j = 0; j < n; ++j) row2 += ref[j] * ref[j];
+  const double atol = rtol * std::sqrt(row2 / n);
+  for (int j = 0; j < n; ++j) {
+    const double out = OutAt(h, d, r * n + j);
+    const double diff = std::isfinite(out) ? out - ref[j] : 1e300;
+    const double allowed = atol + rtol * std::fabs(ref[j]);
+    const double ratio =
+        allowed > 0 ? std::fabs(diff) / allowed : (diff == 0 ? 0.0 : INFINITY);
+    p.err2 += diff * diff;
+    p.worst_ratio = std::max(p.worst_ratio, ratio);
+    if (!(ratio <= 1.0)) {
+      ++p.bad;
+      if (p.first_bad.size() < kShownBad) {
+        p.first_bad.push_back(
+            absl::StrFormat("[%d,%d] out=%g ref=%g", r, j, out, ref[j]));
+      }
+    }
+  }
+  p.ref2 += row2;
+}
+
 }  // namespace
 
+double DefaultRtol(const FamilyInfo& info) {
+  return info.f32_out ? 1e-4 : 1e-2;
+}
+
+int64_t CountUnpoisoned(const std::vector<uint8_t>& bytes, size_t begin,
+                        size_t end) {
+  int64_t n = 0;
+  for (size_t i = begin; i < end && i < bytes.size(); ++i) {
+    n += bytes[i] != kPoisonByte;
+  }
+  return n;
+}
+
 CheckResult CheckGemm(const HostGemm& h, const std::vector<uint8_t>& d,
-                      double tolerance, std::mt19937_64& rng, int threads) {
+                      double rtol, int threads) {
   CheckResult res;
   const int n = h.spec.n;
-  std::vector<int64_t> valid;
+  std::vector<int64_t> rows;
   for (int64_t r = 0; r < h.a_rows; ++r) {
     const bool row_valid = h.RowGroup(r) >= 0;
-    if (row_valid) valid.push_back(r);
+    if (row_valid) rows.push_back(r);
     for (int j = 0; j < n; ++j) {
       const int64_t idx = r * n + j;
       if (!row_valid) {
@@ -255,48 +312,39 @@ CheckResult CheckGemm(const HostGemm& h, const std::vector<uint8_t>& d,
       }
     }
   }
-  // Rows to compare: all, or a sample including the first and last.
-  std::vector<int64_t> rows = valid;
-  const int64_t budget = std::max<int64_t>(
-      16, static_cast<int64_t>(kRefMacBudget / (1.0 * n * h.spec.k)));
-  if (static_cast<int64_t>(rows.size()) > budget) {
-    std::set<int64_t> pick = {valid.front(), valid.back()};
-    while (static_cast<int64_t>(pick.size()) < budget) {
-      pick.insert(valid[rng() % valid.size()]);
-    }
-    rows.assign(pick.begin(), pick.end());
-  }
   res.rows_checked = rows.size();
-  std::vector<double> err2(threads, 0), ref2(threads, 0);
+  std::vector<PartialCheck> parts(threads);
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
       std::vector<double> ref(n);
       for (size_t i = t; i < rows.size(); i += threads) {
-        const int64_t r = rows[i];
-        ReferenceRow(h, r, h.RowGroup(r), ref);
-        for (int j = 0; j < n; ++j) {
-          const double out = OutAt(h, d, r * n + j);
-          const double diff = std::isfinite(out) ? out - ref[j] : 1e300;
-          err2[t] += diff * diff;
-          ref2[t] += ref[j] * ref[j];
-        }
+        CheckRow(h, d, rows[i], rtol, ref, parts[t]);
       }
     });
   }
   for (auto& th : pool) th.join();
   double e = 0, r = 0;
-  for (int t = 0; t < threads; ++t) {
-    e += err2[t];
-    r += ref2[t];
+  std::vector<std::string> shown;
+  for (const PartialCheck& p : parts) {
+    e += p.err2;
+    r += p.ref2;
+    res.bad_elements += p.bad;
+    res.worst_ratio = std::max(res.worst_ratio, p.worst_ratio);
+    for (const std::string& s : p.first_bad) {
+      if (shown.size() < kShownBad) shown.push_back(s);
+    }
   }
   res.rel_err = r > 0 ? std::sqrt(e / r) : (e > 0 ? INFINITY : 0.0);
   res.ok =
-      res.rel_err <= tolerance && res.nan_valid == 0 && res.touched_poison == 0;
+      res.bad_elements == 0 && res.nan_valid == 0 && res.touched_poison == 0;
   res.detail = absl::StrFormat(
-      "rel_err=%.3g rows_checked=%d/%d nan_in_valid=%d poison_overwritten=%d",
-      res.rel_err, res.rows_checked, valid.size(), res.nan_valid,
-      res.touched_poison);
+      "rows_checked=%d (all valid) elements_out_of_tolerance=%d "
+      "worst_tolerance_use=%.3g rel_err=%.3g nan_in_valid=%d "
+      "poison_overwritten=%d (rtol=%g, atol=rtol*row rms)",
+      res.rows_checked, res.bad_elements, res.worst_ratio, res.rel_err,
+      res.nan_valid, res.touched_poison, rtol);
+  for (const std::string& s : shown) res.detail += " " + s;
   return res;
 }
 

@@ -59,11 +59,13 @@ HostGemm MakeHostGemm(const KernelSpec& spec, int64_t m, std::mt19937_64& rng,
 
 struct CheckResult {
   bool ok = false;
-  double rel_err = 0;          // ||out - ref|| / ||ref|| over checked rows
-  int64_t rows_checked = 0;    // rows compared with the reference
+  double rel_err = 0;          // ||out - ref|| / ||ref|| over all valid rows
+  double worst_ratio = 0;      // max |out - ref| / (atol + rtol * |ref|)
+  int64_t rows_checked = 0;    // valid rows, all compared with the reference
+  int64_t bad_elements = 0;    // valid elements outside the tolerance
   int64_t nan_valid = 0;       // NaN / inf in rows the kernel must write
   int64_t touched_poison = 0;  // written elements in rows it must not touch
-  std::string detail;
+  std::string detail;          // counts plus the first bad elements
 };
 
 // The poison byte D is filled with before each launch (0xff: NaN in bf16
@@ -71,11 +73,20 @@ struct CheckResult {
 constexpr uint8_t kPoisonByte = 0xff;
 
 // Compares `d` (the kernel's output) against the double-precision reference
-// on up to all valid rows (sampled when the problem is large; always the
-// first and last valid row), checks that no valid element is NaN/inf and
-// that rows the kernel must not write still hold the poison. Uses `threads`.
+// element by element on every valid row: |out - ref| <= atol + rtol * |ref|,
+// with atol = rtol * rms(ref over that row) (the accumulation error of an
+// element scales with its row's magnitude, not with its own value, which may
+// be close to 0). Also checks that no valid element is NaN/inf and that rows
+// the kernel must not write still hold the poison. Uses `threads`.
 CheckResult CheckGemm(const HostGemm& g, const std::vector<uint8_t>& d,
-                      double tolerance, std::mt19937_64& rng, int threads);
+                      double rtol, int threads);
+
+// rtol for a family's output: 1e-2 for bf16 (8-bit mantissa), 1e-4 for fp32.
+double DefaultRtol(const FamilyInfo& info);
+
+// Bytes of `bytes` in [begin, end) that are not kPoisonByte.
+int64_t CountUnpoisoned(const std::vector<uint8_t>& bytes, size_t begin,
+                        size_t end);
 
 }  // namespace tpjit
 

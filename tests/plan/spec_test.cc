@@ -3,10 +3,15 @@
 #include <fstream>
 #include <sstream>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace tpjit {
 namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
 std::string ReadSpec(const std::string& name) {
   std::ifstream in(std::string(TPJIT_SPECS_DIR) + "/" + name);
@@ -45,9 +50,8 @@ TEST(SpecTest, ShippedSpecsParse) {
 }
 
 TEST(SpecTest, UnknownFieldIsNamed) {
-  EXPECT_NE(
-      ErrorOf(With(R"("n": 2112)", R"("n": 2112, "bogus": 1)")).find("bogus"),
-      std::string::npos);
+  EXPECT_THAT(ErrorOf(With(R"("n": 2112)", R"("n": 2112, "bogus": 1)")),
+              AllOf(HasSubstr("shapes[0]"), HasSubstr("bogus")));
 }
 
 TEST(SpecTest, BadValuesNameTheirField) {
@@ -60,13 +64,16 @@ TEST(SpecTest, BadValuesNameTheirField) {
   EXPECT_NE(ErrorOf(With("sm_90a", "gfx942")).find("target.arch"),
             std::string::npos);
   EXPECT_NE(ErrorOf(With("132", "0")).find("target.numSms"), std::string::npos);
-  EXPECT_NE(ErrorOf(With("\"FULL\"", "\"ALL\"")).find("kind"),
-            std::string::npos);
+  // (The JSON parser names the field as in the .proto: m_policy.)
+  EXPECT_THAT(ErrorOf(With("\"FULL\"", "\"ALL\"")),
+              AllOf(HasSubstr("m_policy.kind"), HasSubstr("\"ALL\"")));
   EXPECT_NE(ErrorOf(With(R"("k": 7168)", R"("k": 7168, "numGroups": 4)"))
                 .find("numGroups"),
             std::string::npos);
-  EXPECT_NE(ErrorOf(With(R"("n": 2112)", R"("n": "many")")).find("n"),
-            std::string::npos);
+  // A JSON type error names the field's full path and the bad value.
+  EXPECT_THAT(ErrorOf(With(R"("n": 2112)", R"("n": "many")")),
+              AllOf(StartsWith("spec JSON: "), HasSubstr("shapes[0].n"),
+                    HasSubstr("\"many\""), HasSubstr("INT32")));
   EXPECT_NE(ErrorOf("{not json").find("spec JSON"), std::string::npos);
 }
 

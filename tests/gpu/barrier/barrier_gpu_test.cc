@@ -1,8 +1,9 @@
 // The NCCL barrier on real GPUs: one tpjit_gpu_barrier_rank process per GPU,
 // meeting through a BarrierService hosted here on a temp Unix socket. Uses
 // every visible GPU (set CUDA_VISIBLE_DEVICES to pick); skips with a reason
-// when fewer than 2 are visible. A summary of timings goes to stdout and, if
-// $TPJIT_GPU_RESULTS is set, is appended to that file.
+// when fewer than 2 are visible (fails instead under TPJIT_REQUIRE_GPU=1). A
+// summary of timings goes to stdout and, if $TPJIT_GPU_RESULTS is set, is
+// appended to that file.
 #include <limits.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include "src/barrier/nccl_api.h"
 #include "tests/barrier/subprocess.h"
 #include "tests/barrier/test_server.h"
+#include "tests/gpu/require_gpu.h"
 
 namespace tpjit {
 namespace {
@@ -86,10 +88,17 @@ class BarrierGpuTest : public ::testing::Test {
   void SetUp() override {
     int count = 0;
     const cudaError_t e = CudaRuntime::Real()->GetDeviceCount(&count);
-    if (e != cudaSuccess) {
-      GTEST_SKIP() << "no usable GPU: " << CudaRuntime::Real()->ErrorString(e);
+    // No driver or no device: skip. Any other error on a machine with GPUs
+    // is a broken GPU run, never a skip.
+    if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver) {
+      TPJIT_SKIP_WITHOUT_GPU(
+          "no usable GPU: " << CudaRuntime::Real()->ErrorString(e));
     }
-    if (count < 2) GTEST_SKIP() << "needs >= 2 GPUs, found " << count;
+    ASSERT_EQ(e, cudaSuccess)
+        << "cudaGetDeviceCount: " << CudaRuntime::Real()->ErrorString(e);
+    if (count < 2) {
+      TPJIT_SKIP_WITHOUT_GPU("needs >= 2 GPUs, found " << count);
+    }
     world_ = count;
     char dir[] = "/tmp/tpjit-gpu-barrier-XXXXXX";
     ASSERT_NE(::mkdtemp(dir), nullptr);

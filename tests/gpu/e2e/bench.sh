@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# The warm-up benchmark alone, for both shipped specs.
+# The warm-up benchmark alone, for both shipped specs. Exits non-zero when a
+# benchmark run fails (pipefail keeps run_bench.py's exit code).
+set -uo pipefail
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH="$PWD/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-export CUDA_CACHE_DISABLE=1 NCCL_NVLS_ENABLE=0
+export CUDA_CACHE_DISABLE=1 NCCL_NVLS_ENABLE=0 TPJIT_REQUIRE_GPU=1
+rc=0
 for s in deepseek-v3-tp8 qwen3-30b-a3b-tp4; do
-  python3 run_bench.py --build . --spec specs/$s.json --ranks 8 --out "$OUT" 2>&1 | grep -v Deprecation | tail -22
+  python3 run_bench.py --build . --spec specs/$s.json --ranks 8 --out "$OUT" 2>&1 |
+    { grep -v Deprecation || true; } | tail -22
+  code=${PIPESTATUS[0]}
+  echo "bench $s exit $code"
+  ((code == 0)) || rc=1
 done
+exit $rc

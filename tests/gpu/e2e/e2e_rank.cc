@@ -143,8 +143,7 @@ double CheckKernel(CudaDriver* driver, const LoadedManifest& loaded, int index,
   }
   std::vector<uint8_t> out(h.d_bytes());
   if (!d->Download(out.data(), out.size()).ok()) return -1;
-  const CheckResult r =
-      CheckGemm(h, out, info.f32_out ? 1e-4 : 1e-2, rng, threads);
+  const CheckResult r = CheckGemm(h, out, DefaultRtol(info), threads);
   if (!r.ok) {
     *detail = ToString(spec) + ": " + r.detail;
     return -1;
