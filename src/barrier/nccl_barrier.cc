@@ -198,6 +198,8 @@ absl::StatusOr<ncclUniqueId> NcclBarrier::ExchangeId(uint64_t epoch,
     const ncclResult_t r = nccl_->GetUniqueId(&id);
     if (r != ncclSuccess) return NcclError("ncclGetUniqueId", r);
     value.assign(id.internal, sizeof(id.internal));
+  } else if (options_.rank == 0) {
+    value = "kept";  // the rendezvous wants a value; peers ignore it
   }
   const absl::Duration left =
       std::max(absl::ZeroDuration(), deadline - clock_->MonotonicNow());

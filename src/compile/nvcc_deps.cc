@@ -1,5 +1,7 @@
 #include "src/compile/nvcc_deps.h"
 
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -115,22 +117,47 @@ std::vector<std::string> ParseDependencyFile(absl::string_view text) {
   return out;
 }
 
+namespace {
+
+// The label of `abs` under `roots` compared as written; empty when none.
+std::string LabelLexically(const std::string& abs,
+                           const std::vector<std::string>& include_dirs,
+                           const std::string& toolkit,
+                           const std::vector<std::string>& system) {
+  absl::string_view rel;
+  for (size_t i = 0; i < include_dirs.size(); ++i) {
+    if (Under(abs, NormalizePath(include_dirs[i]), &rel)) {
+      return absl::StrCat("I", i, "/", rel);
+    }
+  }
+  if (Under(abs, NormalizePath(toolkit), &rel)) return absl::StrCat("T/", rel);
+  for (const std::string& root : system) {
+    if (Under(abs, root, &rel)) return absl::StrCat("S", abs);
+  }
+  return "";
+}
+
+std::string RealPath(const std::string& path) {
+  char buf[PATH_MAX];
+  return realpath(path.c_str(), buf) != nullptr ? std::string(buf) : path;
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> LabelDependency(absl::string_view path,
                                             absl::string_view cwd,
                                             const DependencyRoots& roots) {
   const std::string abs = Absolute(path, cwd);
-  absl::string_view rel;
-  for (size_t i = 0; i < roots.include_dirs.size(); ++i) {
-    if (Under(abs, NormalizePath(roots.include_dirs[i]), &rel)) {
-      return absl::StrCat("I", i, "/", rel);
-    }
-  }
-  if (Under(abs, NormalizePath(roots.toolkit), &rel)) {
-    return absl::StrCat("T/", rel);
-  }
-  for (const std::string& root : roots.system) {
-    if (Under(abs, root, &rel)) return absl::StrCat("S", abs);
-  }
+  std::string label =
+      LabelLexically(abs, roots.include_dirs, roots.toolkit, roots.system);
+  if (!label.empty()) return label;
+  // nvcc may name toolkit headers through the toolkit's real path
+  // (/usr/local/cuda -> /usr/local/cuda-13.0): compare resolved paths too.
+  std::vector<std::string> dirs;
+  for (const std::string& d : roots.include_dirs) dirs.push_back(RealPath(d));
+  label = LabelLexically(RealPath(abs), dirs, RealPath(roots.toolkit),
+                         roots.system);
+  if (!label.empty()) return label;
   return absl::InvalidArgumentError(absl::StrCat(
       "the source includes \"", abs,
       "\", which lies outside the include directories, the CUDA toolkit and "

@@ -362,6 +362,23 @@ TEST_F(GenericCompileTest, DependenciesAcceptMovedTreesAndRefuseEdits) {
   EXPECT_FALSE(FileHasher::Global().Matches({"I0/nothing.h\tabc"}, a));
 }
 
+// nvcc names toolkit headers by the toolkit's real path when the configured
+// one is a symlink (/usr/local/cuda -> /usr/local/cuda-13.0).
+TEST(NvccDepsTest, ToolkitThroughASymlinkKeepsItsLabel) {
+  auto dir = ScopedTempDir::Create("tpjit-deps-test-");
+  ASSERT_TRUE(dir.ok());
+  const std::string real = dir->path() + "/cuda-13.0";
+  fs::create_directories(real + "/targets/inc");
+  std::ofstream(real + "/targets/inc/a.h") << "\n";
+  fs::create_directory_symlink(real, dir->path() + "/cuda");
+  DependencyRoots roots;
+  roots.toolkit = dir->path() + "/cuda";
+  auto label = LabelDependency(real + "/targets/inc/a.h", "/t", roots);
+  ASSERT_TRUE(label.ok()) << label.status();
+  EXPECT_EQ(*label, "T/targets/inc/a.h");
+  EXPECT_EQ(ResolveLabel(*label, roots), roots.toolkit + "/targets/inc/a.h");
+}
+
 TEST(NvccDepsTest, LabelsAndLogFilter) {
   DependencyRoots roots;
   roots.include_dirs = {"/opt/dg/include"};
