@@ -72,8 +72,8 @@ def parse():
                    help="extra tpjitd flags, e.g. '--procs 16'")
     p.add_argument("--group", default="bench-deepgemm")
     p.add_argument("--recipe-seed",
-                   default="mkdir -p {cache} && cp -r {first_cache}/recipes "
-                   "{cache}/",
+                   default="mkdir -p {cache} && if [ -d {first_cache}/recipes ];"
+                   " then cp -r {first_cache}/recipes {cache}/; fi",
                    help="shell command run with tpjitd stopped, after "
                    "tpjit_first, to make {cache} an empty cache that knows "
                    "the recipe of {group} (placeholders: {tpjit} {cache} "

@@ -115,103 +115,71 @@ struct Rules {
   std::map<absl::string_view, absl::string_view> to;  // canonical name
 };
 
+// What NVRTC and NVCC both accept; each adds its own below.
+Rules CommonRules() {
+  const Validator std_version = [](absl::string_view v) {
+    return OneOf(v, {"c++11", "c++14", "c++17", "c++20"});
+  };
+  const Validator regs = [](absl::string_view v) { return IntIn(v, 1, 255); };
+  Rules r;
+  r.flags = {"-O0",
+             "-O1",
+             "-O2",
+             "-O3",
+             "--expt-relaxed-constexpr",
+             "-expt-relaxed-constexpr",
+             "--expt-extended-lambda",
+             "-expt-extended-lambda",
+             "--extended-lambda",
+             "-lineinfo",
+             "--generate-line-info",
+             "-use_fast_math",
+             "--use_fast_math",
+             "-w",
+             "--disable-warnings",
+             "-restrict",
+             "--restrict",
+             "--extra-device-vectorization",
+             "-extra-device-vectorization"};
+  r.valued = {{"-std", std_version},
+              {"--std", std_version},
+              {"--diag-suppress", DiagList},
+              {"-diag-suppress", DiagList},
+              {"-maxrregcount", regs},
+              {"--maxrregcount", regs},
+              {"-ftz", Bool},
+              {"--ftz", Bool},
+              {"-prec-div", Bool},
+              {"--prec-div", Bool},
+              {"-prec-sqrt", Bool},
+              {"--prec-sqrt", Bool},
+              {"-fmad", Bool},
+              {"--fmad", Bool},
+              {"--ptxas-options", ListOf(PtxasOption)},
+              {"-Xptxas", ListOf(PtxasOption)}};
+  r.to = {{"-Xptxas", "--ptxas-options"}};
+  return r;
+}
+
 const Rules& RulesFor(CompilerKind kind) {
-  static const Rules* nvcc = new Rules{
-      {"-O0",
-       "-O1",
-       "-O2",
-       "-O3",
-       "--expt-relaxed-constexpr",
-       "-expt-relaxed-constexpr",
-       "--expt-extended-lambda",
-       "-expt-extended-lambda",
-       "--extended-lambda",
-       "-extended-lambda",
-       "-lineinfo",
-       "--generate-line-info",
-       "-use_fast_math",
-       "--use_fast_math",
-       "-w",
-       "--disable-warnings",
-       "-Wno-deprecated-gpu-targets",
-       "--resource-usage",
-       "-res-usage",
-       "--extra-device-vectorization",
-       "-extra-device-vectorization",
-       "-restrict",
-       "--restrict"},
-      {{"-std",
-        [](absl::string_view v) {
-          return OneOf(v, {"c++11", "c++14", "c++17", "c++20"});
-        }},
-       {"--std",
-        [](absl::string_view v) {
-          return OneOf(v, {"c++11", "c++14", "c++17", "c++20"});
-        }},
-       {"--diag-suppress", DiagList},
-       {"-diag-suppress", DiagList},
-       {"--diag-warn", DiagList},
-       {"--diag-error", DiagList},
-       {"-maxrregcount", [](absl::string_view v) { return IntIn(v, 1, 255); }},
-       {"--maxrregcount", [](absl::string_view v) { return IntIn(v, 1, 255); }},
-       {"-ftz", Bool},
-       {"--ftz", Bool},
-       {"-prec-div", Bool},
-       {"--prec-div", Bool},
-       {"-prec-sqrt", Bool},
-       {"--prec-sqrt", Bool},
-       {"-fmad", Bool},
-       {"--fmad", Bool},
-       {"--ptxas-options", ListOf(PtxasOption)},
-       {"-Xptxas", ListOf(PtxasOption)},
-       {"--compiler-options", ListOf(HostOption)},
-       {"-Xcompiler", ListOf(HostOption)}},
-      {{"-Xptxas", "--ptxas-options"}, {"-Xcompiler", "--compiler-options"}}};
-  static const Rules* nvrtc = new Rules{
-      {"-O0",
-       "-O1",
-       "-O2",
-       "-O3",
-       "--expt-relaxed-constexpr",
-       "-expt-relaxed-constexpr",
-       "--expt-extended-lambda",
-       "-expt-extended-lambda",
-       "--extended-lambda",
-       "-lineinfo",
-       "--generate-line-info",
-       "-use_fast_math",
-       "--use_fast_math",
-       "-w",
-       "--disable-warnings",
-       "-default-device",
-       "--device-as-default-execution-space",
-       "-restrict",
-       "--restrict",
-       "--extra-device-vectorization",
-       "-extra-device-vectorization"},
-      {{"-std",
-        [](absl::string_view v) {
-          return OneOf(v, {"c++11", "c++14", "c++17", "c++20"});
-        }},
-       {"--std",
-        [](absl::string_view v) {
-          return OneOf(v, {"c++11", "c++14", "c++17", "c++20"});
-        }},
-       {"--diag-suppress", DiagList},
-       {"-diag-suppress", DiagList},
-       {"-maxrregcount", [](absl::string_view v) { return IntIn(v, 1, 255); }},
-       {"--maxrregcount", [](absl::string_view v) { return IntIn(v, 1, 255); }},
-       {"-ftz", Bool},
-       {"--ftz", Bool},
-       {"-prec-div", Bool},
-       {"--prec-div", Bool},
-       {"-prec-sqrt", Bool},
-       {"--prec-sqrt", Bool},
-       {"-fmad", Bool},
-       {"--fmad", Bool},
-       {"--ptxas-options", ListOf(PtxasOption)},
-       {"-Xptxas", ListOf(PtxasOption)}},
-      {{"-Xptxas", "--ptxas-options"}}};
+  static const Rules* nvcc = [] {
+    Rules r = CommonRules();
+    r.flags.insert(r.flags.end(),
+                   {"-extended-lambda", "-Wno-deprecated-gpu-targets",
+                    "--resource-usage", "-res-usage"});
+    r.valued.insert({{"--diag-warn", DiagList},
+                     {"--diag-error", DiagList},
+                     {"--compiler-options", ListOf(HostOption)},
+                     {"-Xcompiler", ListOf(HostOption)}});
+    r.to.insert({"-Xcompiler", "--compiler-options"});
+    return new Rules(std::move(r));
+  }();
+  static const Rules* nvrtc = [] {
+    Rules r = CommonRules();
+    r.flags.insert(r.flags.end(),
+                   {"-default-device", "--device-as-default-execution-space"});
+    return new Rules(std::move(r));
+  }();
   return kind == CompilerKind::kNvcc ? *nvcc : *nvrtc;
 }
 

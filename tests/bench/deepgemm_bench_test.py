@@ -70,7 +70,11 @@ class BenchDriverTest(unittest.TestCase):
                                                 "finish", "total"})
         self.assertEqual(first["ranks"], 2)
         self.assertIn("compiles", json.dumps(first["tpjitd_after"]))
-        self.assertIn("skipped", rep["tpjit_recipe"])  # no `tpjit recipe`
+        # The recipe row runs on a fresh cache (seeded with tpjit_first's
+        # recipes when that run recorded any; the fake nvcc records none).
+        recipe = rep["tpjit_recipe"]
+        self.assertEqual(recipe["ranks"], 2)
+        self.assertIn("tpjit-recipe", recipe["tpjitd_after"]["cache_dir"])
         self.assertAlmostEqual(rep["floor"]["sweep_s"],
                                sq["nvcc_cpu_s"] / os.cpu_count())
         v = raw["verify"]
