@@ -86,7 +86,7 @@ class BenchDriverTest(unittest.TestCase):
             table = f.read()
         self.assertIn("status quo", table)
         self.assertIn("**ok**", table)
-        self.assertIn("skipped: this tpjit has no `tpjit recipe`", table)
+        self.assertIn("tpjit, recipe on an empty cache | ", table)
 
     def test_changed_machine_code_fails(self):
         proc, raw, out = self.run_driver(
