@@ -263,7 +263,7 @@ void Slot::Execute(CompileTask& task, int proc,
   outcome.cpu_seconds = resp->cpu_seconds();
   counters_->RecordCompile(resp->wall_seconds());
   compiled_.fetch_add(1);
-  LoadCheck(task, outcome);
+  if (!task.request.ptx()) LoadCheck(task, outcome);  // PTX: not a cubin
   if (outcome.status.ok()) {
     StoredCubin entry;
     entry.cubin = outcome.cubin;
