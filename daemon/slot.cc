@@ -264,6 +264,16 @@ void Slot::Execute(CompileTask& task, int proc,
   counters_->RecordCompile(resp->wall_seconds());
   compiled_.fetch_add(1);
   if (!task.request.ptx()) LoadCheck(task, outcome);  // PTX: not a cubin
+  if (!outcome.load_checked && !task.request.ptx()) {
+    // No GPU check: the ELF's static attributes, as a later hit reports
+    // them, so cold and warm manifests of a spec are the same bytes.
+    std::vector<tpjit::v1::KernelAttributes> elf;
+    if (CheckCachedCubin(outcome.cubin, task.request.arch(),
+                         outcome.lowered_names, &elf)
+            .ok()) {
+      outcome.attributes = std::move(elf);
+    }
+  }
   if (outcome.status.ok()) {
     StoredCubin entry;
     entry.cubin = outcome.cubin;

@@ -61,6 +61,7 @@ TEST(DaemonIntegrationTest, EightRanksOneJobThenAllHitsAfterRestart) {
   TempDir dir;
   const std::string spec = kSpecs + "/qwen3-30b-a3b-tp4.json";
   const size_t distinct = DistinctKernels(spec);
+  std::string cold_digest;
   {
     Daemon daemon(dir.path(), {"--slots", "2", "--procs", "1"});
     ASSERT_TRUE(daemon.WaitServing());
@@ -73,6 +74,7 @@ TEST(DaemonIntegrationTest, EightRanksOneJobThenAllHitsAfterRestart) {
     }
     EXPECT_EQ(manifests.size(), 1u) << "manifests differ between ranks";
     EXPECT_EQ(digests.size(), 1u);
+    cold_digest = *digests.begin();
     auto stats = daemon.Stats();
     EXPECT_EQ(stats.compiles(), static_cast<int64_t>(distinct));
     EXPECT_EQ(stats.jobs(), 1);
@@ -86,6 +88,8 @@ TEST(DaemonIntegrationTest, EightRanksOneJobThenAllHitsAfterRestart) {
     ASSERT_EQ(r.exit_code, 0);
     EXPECT_EQ(r.compiled, 0);
     EXPECT_EQ(r.hits, static_cast<int>(distinct));
+    // Served from cache, the manifest is the same bytes as the cold one.
+    EXPECT_EQ(r.digest, cold_digest);
   }
   EXPECT_EQ(again.Stats().compiles(), 0);
   tpjit::v1::Manifest m;
