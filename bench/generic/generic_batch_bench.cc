@@ -1,8 +1,9 @@
 // Generic batch bench: N distinct instantiations of minitl's kernel
 // (tests/generic/testlib) compiled (1) with `nvcc -cubin` one after another in
 // this process and (2) as one Compile batch through a fresh tpjitd (cold
-// cache: keys by `nvcc -E`, compiles sharded over the slots' workers), then
-// (3) the same batch again (warm: all cache hits). Prints a Markdown table row.
+// cache: keys from source and options, compiles sharded over the slots'
+// workers), then (3) the same batch again (warm: all cache hits). Prints a
+// Markdown table row.
 //   generic_batch_bench [N] [NVCC]
 #include <unistd.h>
 

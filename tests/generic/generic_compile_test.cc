@@ -292,7 +292,7 @@ TEST_F(GenericCompileTest, RequestValidation) {
             absl::StatusCode::kInvalidArgument);
 }
 
-// Runs nvcc -E (about a second).
+// Reads files only: no nvcc runs for a key.
 TEST_F(GenericCompileTest, NvccKeyLeavesPathsOutAndNeverRunsNvcc) {
   CopyMinitl(Allowed() + "/a");
   CopyMinitl(Allowed() + "/b/c");
