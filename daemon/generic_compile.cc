@@ -135,13 +135,14 @@ absl::Status CheckSandboxCanRead(const std::string& dir, int uid) {
     if (static_cast<int>(st.st_uid) != uid && (st.st_mode & need) != need) {
       return absl::FailedPreconditionError(absl::StrCat(
           "include_dirs: \"", dir,
-          "\" cannot be read by the compile sandbox's user (uid ", uid,
-          "): \"", path,
+          "\" cannot be read by the compile sandbox's user (uid ", uid, "): \"",
+          path,
           "\" is not world-readable; make it so, or run tpjitd with "
           "--sandbox-user=-"));
     }
     const size_t slash = path.rfind('/');
-    path = slash == 0 || slash == std::string::npos ? "" : path.substr(0, slash);
+    path =
+        slash == 0 || slash == std::string::npos ? "" : path.substr(0, slash);
   }
   return absl::OkStatus();
 }

@@ -60,7 +60,7 @@ struct NcclBarrierTimings {
   absl::Duration total;       // whole Arrive
   bool aborted = false;
   bool reused = false;  // the communicator of an earlier epoch served
-  std::string phase;  // last phase entered
+  std::string phase;    // last phase entered
 };
 
 class NcclBarrier final : public Barrier {
@@ -105,7 +105,7 @@ class NcclBarrier final : public Barrier {
   uint64_t epoch_;
   bool timed_out_waiting_ = false;  // the last error was our own deadline
   cudaStream_t stream_ = nullptr;
-  int* buffer_ = nullptr;  // one int32 on the device
+  int* buffer_ = nullptr;               // one int32 on the device
   std::unique_ptr<Communicator> kept_;  // from the last successful epoch
   NcclBarrierTimings timings_;
 };
