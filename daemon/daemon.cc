@@ -25,16 +25,6 @@ absl::Status ValidateRanks(const tpjit::v1::WarmupRequest& r) {
   return CheckName("group", r.group());
 }
 
-// The request with its timeout clamped to the server's maximum, or nullptr
-// when it is within it (no copy of a large request then).
-std::unique_ptr<tpjit::v1::CompileRequest> ClampCompileTimeout(
-    const tpjit::v1::CompileRequest& request, double max_seconds) {
-  if (!(request.timeout_seconds() > max_seconds)) return nullptr;
-  auto clamped = std::make_unique<tpjit::v1::CompileRequest>(request);
-  clamped->set_timeout_seconds(max_seconds);
-  return clamped;
-}
-
 }  // namespace
 
 Daemon::Daemon(DaemonConfig config, DaemonDeps deps)
@@ -256,7 +246,7 @@ absl::Status Daemon::PostPrepare(std::function<void()> fn) {
 }
 
 void Daemon::Compile(
-    const tpjit::v1::CompileRequest& original,
+    const tpjit::v1::CompileRequest& request,
     std::function<void(absl::StatusOr<CompileResponse>)> done) {
   if (scheduler_ && scheduler_->Depth() >= config_.max_queued_compiles) {
     done(absl::ResourceExhaustedError(
@@ -265,9 +255,6 @@ void Daemon::Compile(
                      config_.max_queued_compiles, "); retry later")));
     return;
   }
-  const auto clamped =
-      ClampCompileTimeout(original, config_.max_client_timeout_seconds);
-  const tpjit::v1::CompileRequest& request = clamped ? *clamped : original;
   // Records the group's recipe; a group's first Compile may prefetch it.
   if (recipes_) done = recipes_->OnCompile(request, std::move(done));
   GenericToolchain tc{nvrtc_version_, "", config_.salt};

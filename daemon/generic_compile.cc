@@ -237,12 +237,14 @@ class HeaderCollector {
   size_t bytes_ = 0;
 };
 
-// The client's limit, clamped to the daemon's maximum.
+// The client's limit, clamped to the daemon's maxima (the one for every
+// client wait, and the one for a compile).
 double TaskTimeout(const CompileRequest& request, const DaemonConfig& config) {
   const double t = request.timeout_seconds() > 0
                        ? request.timeout_seconds()
                        : config.compile_timeout_seconds;
-  return std::min(t, config.max_compile_timeout_seconds);
+  return std::min({t, config.max_compile_timeout_seconds,
+                   config.max_client_timeout_seconds});
 }
 
 std::shared_ptr<CompileTask> NewTask(const CompileRequest& request, int i,

@@ -337,6 +337,26 @@ TEST_F(GenericCompileTest, NvccKeyLeavesPathsOutAndNeverRunsNvcc) {
   EXPECT_TRUE((*c)[0]->request.ptx());
 }
 
+// Issue 12: a client asking for 1e9 s holds a compile slot at most the
+// server's maxima (--max-compile-timeout, --max-client-timeout).
+TEST_F(GenericCompileTest, ClientTimeoutsAreClampedToTheServerMaxima) {
+  CompileRequest r;
+  r.set_backend(tpjit::v1::NVRTC);
+  r.set_arch("sm_90a");
+  r.add_sources()->set_source("extern \"C\" __global__ void k() {}\n");
+  r.set_timeout_seconds(1e9);
+  auto tasks = BuildGenericTasks(r, config_, toolchain_);
+  ASSERT_TRUE(tasks.ok()) << tasks.status();
+  EXPECT_EQ((*tasks)[0]->timeout_seconds, config_.max_compile_timeout_seconds);
+  config_.max_client_timeout_seconds = 5;
+  tasks = BuildGenericTasks(r, config_, toolchain_);
+  ASSERT_TRUE(tasks.ok()) << tasks.status();
+  EXPECT_EQ((*tasks)[0]->timeout_seconds, 5);
+  r.set_timeout_seconds(-1);
+  EXPECT_EQ(BuildGenericTasks(r, config_, toolchain_).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 // The dependency check that stands in for the headers in the key: a hit needs
 // every recorded header, found through the request's own include dirs, to
 // hold the recorded content.
