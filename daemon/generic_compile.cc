@@ -314,7 +314,8 @@ tpjit::v1::Sandbox SandboxFor(const DaemonConfig& config) {
   s.set_uid(config.sandbox_uid);
   s.set_gid(config.sandbox_gid);
   s.set_address_space_bytes(config.compile_memory_bytes);
-  s.set_file_bytes(int64_t{1} << 30);
+  // Any one file (cubin, deps, temporaries): what the worker reads back.
+  s.set_file_bytes(int64_t{256} << 20);
   s.set_open_files(4096);
   s.set_processes(config.sandbox_uid >= 0 ? 4096 : 0);
   s.set_new_network(true);

@@ -322,6 +322,8 @@ TEST_F(GenericCompileTest, NvccKeyLeavesPathsOutAndNeverRunsNvcc) {
   EXPECT_EQ(req.options(0), config_.nvcc);
   EXPECT_EQ(req.include_dirs(0), Allowed() + "/a");
   EXPECT_TRUE(req.sandbox().new_network());
+  EXPECT_EQ(req.sandbox().file_bytes(), int64_t{256} << 20);
+  EXPECT_EQ(req.sandbox().address_space_bytes(), config_.compile_memory_bytes);
   ASSERT_TRUE((*a)[0]->accept_dependencies);
   // Options, the output kind and the salt change the key.
   auto r = request(Allowed() + "/a");
