@@ -299,9 +299,24 @@ void Daemon::Compile(
     };
   }
   std::vector<std::shared_ptr<CompileTask>> misses;
-  for (auto& task : *tasks) {
+  for (size_t i = 0; i < tasks->size(); ++i) {
+    auto& task = (*tasks)[i];
     // A hit is served here, never queued behind compiles.
     if (ServeFromCache(*deps_.store, counters_, *task, -1, {})) continue;
+    if (request.no_wait()) {
+      // Answered now as queued; the compile publishes to the cache alone.
+      task->done = [](TaskOutcome) {};
+      bool last = false;
+      {
+        absl::MutexLock lock(&batch->mu);
+        auto* r = batch->response.mutable_results(static_cast<int>(i));
+        r->set_key(task->key);
+        r->set_queued(true);
+        r->set_error("queued (no_wait): compiling in the background");
+        last = --batch->left == 0;
+      }
+      if (last) batch->done(batch->response);
+    }
     if (JoinInFlight(task)) misses.push_back(std::move(task));
   }
   if (!misses.empty()) scheduler_->Submit(std::move(misses));

@@ -65,7 +65,8 @@ class Daemon {
   // Warm-ups waiting for a planning thread (for metrics and tests).
   size_t QueuedPlans() { return plan_pool_->queued(); }
   // Generic compile batch; `done` is called once, from a slot thread or
-  // at once for a bad request.
+  // at once for a bad request. With request.no_wait(), at once: hits as
+  // usual, misses marked queued while they compile on (no output).
   void Compile(
       const tpjit::v1::CompileRequest& request,
       std::function<void(absl::StatusOr<tpjit::v1::CompileResponse>)> done);

@@ -18,6 +18,11 @@
 // recorded with the compile), TPJIT_NVCC_TIMEOUT (seconds for the compile
 // call, default 600), TPJIT_NVCC_CONNECT_TIMEOUT (seconds, default 1),
 // TPJIT_REAL_NVCC, CUDA_HOME, TPJIT_NVCC_DEBUG (say why a call runs locally).
+// TPJIT_NVCC_NO_WAIT=1 (kernel discovery ahead of use, tpjit.deep_gemm's
+// warm-up): a hit is served as usual; a miss is queued in tpjitd (it compiles
+// on and publishes to the cache) and the call exits 75 (EX_TEMPFAIL) with one
+// line and no output, as it does when tpjitd cannot take it: never a local
+// compile in this mode.
 // A call compiles locally (with the warning) when NVCC_PREPEND_FLAGS,
 // NVCC_APPEND_FLAGS, CPATH, C_INCLUDE_PATH or CPLUS_INCLUDE_PATH is set, or
 // the source includes a quoted header from its own directory.
@@ -100,6 +105,8 @@ void PrintLog(const NvccCompileCall& call, const std::string& log) {
   fwrite(text.data(), 1, text.size(), stderr);
 }
 
+constexpr int kNotCompiledHere = 75;  // EX_TEMPFAIL
+
 // Never returns: execs the real nvcc or exits.
 [[noreturn]] void Run(const std::vector<std::string>& args) {
   char cwd[PATH_MAX];
@@ -122,11 +129,27 @@ void PrintLog(const NvccCompileCall& call, const std::string& log) {
   options.group = Env("TPJIT_GROUP");
   options.connect_timeout = SecondsFromEnv("TPJIT_NVCC_CONNECT_TIMEOUT", 1);
   options.rpc_timeout = SecondsFromEnv("TPJIT_NVCC_TIMEOUT", 600);
+  options.no_wait = Env("TPJIT_NVCC_NO_WAIT") == "1";
   auto channel = ConnectToTpjitd(options);
-  if (!channel.ok()) CompileLocally(args, channel.status().message());
-  RemoteOutcome out =
-      CompileRemotely(*channel, *call, *std::move(source), options);
-  if (out.kind == RemoteOutcome::kUnavailable) CompileLocally(args, out.reason);
+  RemoteOutcome out;
+  if (!channel.ok()) {
+    out.reason = std::string(channel.status().message());
+  } else {
+    out = CompileRemotely(*channel, *call, *std::move(source), options);
+  }
+  if (options.no_wait && (out.kind == RemoteOutcome::kQueued ||
+                          out.kind == RemoteOutcome::kUnavailable)) {
+    const std::string line =
+        absl::StrReplaceAll(out.reason, {{"\n", " "}, {"\r", " "}});
+    fprintf(stderr,
+            "tpjit-nvcc: %s (TPJIT_NVCC_NO_WAIT=1): not compiled here\n",
+            line.c_str());
+    ExitNow(kNotCompiledHere);
+  }
+  if (out.kind == RemoteOutcome::kUnavailable ||
+      out.kind == RemoteOutcome::kQueued) {
+    CompileLocally(args, out.reason);
+  }
   if (out.kind == RemoteOutcome::kCompileError) {
     PrintLog(*call, out.log);
     ExitNow(out.exit_code);

@@ -112,6 +112,12 @@ RemoteOutcome InterpretResponse(const tpjit::v1::CompileResponse& response) {
                                     " results for one source"));
   }
   const tpjit::v1::CompileResult& r = response.results(0);
+  if (r.queued()) {
+    RemoteOutcome out;
+    out.kind = RemoteOutcome::kQueued;
+    out.reason = "queued in tpjitd";
+    return out;
+  }
   if (!r.ok()) return FailedResult(r);
   if (r.output().empty() && r.key().empty()) {
     return Unavailable("tpjitd returned neither the output nor its key");
@@ -184,9 +190,10 @@ RemoteOutcome CompileRemotely(std::shared_ptr<grpc::Channel> channel,
   client_options.call_timeout = options.rpc_timeout;
   Client client(tpjit::v1::Tpjit::NewStub(channel), nullptr, options.target,
                 client_options);
-  auto response = client.Compile(
-      BuildCompileRequest(call, std::move(source_text), options.group),
-      options.rpc_timeout);
+  tpjit::v1::CompileRequest request =
+      BuildCompileRequest(call, std::move(source_text), options.group);
+  request.set_no_wait(options.no_wait);
+  auto response = client.Compile(request, options.rpc_timeout);
   if (!response.ok()) return Unavailable(response.status().message());
   RemoteOutcome out = InterpretResponse(*response);
   if (out.kind != RemoteOutcome::kCompiled) return out;

@@ -19,7 +19,8 @@
 namespace tpjit {
 
 struct RemoteOutcome {
-  enum Kind { kCompiled, kCompileError, kUnavailable };
+  // kQueued: a no_wait request's miss, compiling on in tpjitd.
+  enum Kind { kCompiled, kCompileError, kUnavailable, kQueued };
   Kind kind = kUnavailable;
   std::string output;  // kCompiled: the cubin or PTX bytes
   // The compiler's messages as the daemon returned them (kCompiled:
@@ -37,6 +38,8 @@ struct RemoteOptions {
   absl::Duration connect_timeout = absl::Seconds(1);
   // Deadline of the Compile call (queueing plus nvcc) and of a Fetch.
   absl::Duration rpc_timeout = absl::Seconds(600);
+  // CompileRequest.no_wait: a miss is answered kQueued at once.
+  bool no_wait = false;
 };
 
 // The request for `call` with `source_text`: backend NVCC, arch, include

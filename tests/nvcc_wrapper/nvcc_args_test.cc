@@ -206,5 +206,14 @@ TEST(InterpretResponse, CompilerVerdictsAndDaemonFailures) {
   EXPECT_EQ(InterpretResponse(empty).kind, RemoteOutcome::kUnavailable);
 }
 
+TEST(InterpretResponse, QueuedIsNeitherOutputNorFailure) {
+  auto reply = Reply(false, 0, "", "queued (no_wait)");
+  reply.mutable_results(0)->set_queued(true);
+  auto queued = InterpretResponse(reply);
+  EXPECT_EQ(queued.kind, RemoteOutcome::kQueued);
+  EXPECT_TRUE(queued.output.empty());
+  EXPECT_EQ(queued.reason, "queued in tpjitd");
+}
+
 }  // namespace
 }  // namespace tpjit

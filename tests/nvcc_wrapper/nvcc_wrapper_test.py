@@ -432,6 +432,78 @@ class WrapperTest(unittest.TestCase):
         with open(os.path.join(tmp, "out.cubin"), "rb") as f:
             self.assertTrue(f.read().startswith(b"\x7fELF"))
 
+    # TPJIT_NVCC_NO_WAIT=1 (kernel discovery ahead of use): a miss exits 75
+    # at once with one line and no output while tpjitd compiles on; the
+    # kernel then becomes a hit without anyone waiting for it; no daemon:
+    # 75 too, never a local compile.
+    def test_no_wait_queues_then_hits(self):
+        code = kernel_source(scale=12)
+        env = dict(self.env, TPJIT_NVCC_NO_WAIT="1")
+        delta = Delta(self.daemon)
+        first = deepgemm_compile(self.cache_dir(), code, self.flags(), env)
+        self.assertEqual(first.rc, 75, first.stderr)
+        self.assertIsNone(first.output)
+        self.assertRegex(first.stderr.strip(),
+                         r"^tpjit-nvcc: queued in tpjitd \(TPJIT_NVCC_NO_WAIT"
+                         r"=1\): not compiled here$")
+        deadline = time.monotonic() + COMPILE_TIMEOUT
+        while delta.compiles < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling a condition, with a deadline
+        self.assertEqual(delta.compiles, 1, self.daemon.log())
+        hit = deepgemm_compile(self.cache_dir(), code, self.flags(), env)
+        self.assertServed(hit)
+        self.assertCubin(hit)
+        self.assertEqual(delta.compiles, 1)
+        self.assertGreaterEqual(delta.cache_hits, 1)
+        absent = dict(env, TPJIT_SOCKET=os.path.join(self.root, "none.sock"))
+        down = deepgemm_compile(self.cache_dir(), kernel_source(scale=13),
+                                self.flags(), absent)
+        self.assertEqual(down.rc, 75, down.stderr)
+        self.assertIn("not compiled here", down.stderr)
+        self.assertIsNone(down.output)
+
+    # A recipe replayed after a restart on an empty cache: a node that kept
+    # only the recipes (a rebuilt image, a new node seeded from a bundle)
+    # compiles the group's whole recipe at its first request, so a kernel
+    # nobody asked for yet is then a hit.
+    def test_recipe_replay_after_restart_with_empty_cache(self):
+        group = "replay-" + uuid.uuid4().hex[:8]
+        env = dict(self.env, TPJIT_GROUP=group)
+        codes = [kernel_source(scale=14), kernel_source(scale=15)]
+        first_root = tempfile.mkdtemp(prefix="replay-a-", dir=self.root)
+        first = Daemon(first_root, allow=self.root)
+        try:
+            env_a = dict(env, TPJIT_SOCKET=first.socket)
+            outputs = [deepgemm_compile(self.cache_dir(), c, self.flags(),
+                                        env_a) for c in codes]
+            for call in outputs:
+                self.assertServed(call)
+        finally:
+            first.stop()  # a graceful stop writes the recipe it recorded
+        second_root = tempfile.mkdtemp(prefix="replay-b-", dir=self.root)
+        os.makedirs(os.path.join(second_root, "daemon-cache"), mode=0o755)
+        shutil.copytree(os.path.join(first_root, "daemon-cache", "recipes"),
+                        os.path.join(second_root, "daemon-cache", "recipes"))
+        second = Daemon(second_root, allow=self.root)
+        try:
+            env_b = dict(env, TPJIT_SOCKET=second.socket)
+            delta = Delta(second)
+            call = deepgemm_compile(self.cache_dir(), codes[0], self.flags(),
+                                    env_b)
+            self.assertServed(call)
+            self.assertCubin(call)
+            deadline = time.monotonic() + COMPILE_TIMEOUT
+            while delta.compiles < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)  # polling a condition, with a deadline
+            self.assertEqual(delta.compiles, 2, second.log())
+            other = deepgemm_compile(self.cache_dir(), codes[1], self.flags(),
+                                     env_b)
+            self.assertServed(other)
+            self.assertCubin(other)
+            self.assertEqual(delta.compiles, 2)
+        finally:
+            second.stop()
+
     # Not a test of a limit: the end-to-end time of a cache hit, wrapper
     # start included, printed for the record (target <= 20 ms).
     def test_report_hit_latency(self):
