@@ -14,5 +14,6 @@ plugin="${GRPC_PYTHON_PLUGIN:-$(command -v grpc_python_plugin)}"
 mkdir -p "$out/tpjit/v1"
 protoc -I "$proto" --python_out="$out" --grpc_python_out="$out" \
   --plugin=protoc-gen-grpc_python="$plugin" \
-  tpjit/v1/spec.proto tpjit/v1/tpjit.proto tpjit/v1/barrier.proto
+  tpjit/v1/spec.proto tpjit/v1/tpjit.proto tpjit/v1/barrier.proto \
+  tpjit/v1/recipe.proto
 [[ -e "$out/tpjit/v1/__init__.py" ]] || : >"$out/tpjit/v1/__init__.py"

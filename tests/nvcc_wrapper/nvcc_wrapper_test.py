@@ -28,6 +28,7 @@ import uuid
 
 import grpc
 
+from tpjit.deep_gemm import env as tdg_env
 from tpjit.v1 import tpjit_pb2, tpjit_pb2_grpc
 
 WRAPPER = os.environ.get("TPJIT_NVCC", "")
@@ -464,8 +465,9 @@ class WrapperTest(unittest.TestCase):
 
     # A recipe replayed after a restart on an empty cache: a node that kept
     # only the recipes (a rebuilt image, a new node seeded from a bundle)
-    # compiles the group's whole recipe at its first request, so a kernel
-    # nobody asked for yet is then a hit.
+    # compiles the group's whole recipe when a rank announces the group
+    # (tpjit.deep_gemm.enable(group=...) at server start), so every kernel
+    # is a hit before DeepGEMM asks for it.
     def test_recipe_replay_after_restart_with_empty_cache(self):
         group = "replay-" + uuid.uuid4().hex[:8]
         env = dict(self.env, TPJIT_GROUP=group)
@@ -488,19 +490,25 @@ class WrapperTest(unittest.TestCase):
         try:
             env_b = dict(env, TPJIT_SOCKET=second.socket)
             delta = Delta(second)
-            call = deepgemm_compile(self.cache_dir(), codes[0], self.flags(),
-                                    env_b)
-            self.assertServed(call)
-            self.assertCubin(call)
+            saved = dict(os.environ)
+            try:
+                os.environ["TPJIT_SOCKET"] = second.socket
+                tdg_env.enable(nvcc_wrapper=WRAPPER, group=group)
+                tdg_env.last_announce.join(timeout=60)
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
             deadline = time.monotonic() + COMPILE_TIMEOUT
             while delta.compiles < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)  # polling a condition, with a deadline
             self.assertEqual(delta.compiles, 2, second.log())
-            other = deepgemm_compile(self.cache_dir(), codes[1], self.flags(),
-                                     env_b)
-            self.assertServed(other)
-            self.assertCubin(other)
+            for code in codes:
+                call = deepgemm_compile(self.cache_dir(), code, self.flags(),
+                                        env_b)
+                self.assertServed(call)
+                self.assertCubin(call)
             self.assertEqual(delta.compiles, 2)
+            self.assertEqual(delta.cache_hits, 2)
         finally:
             second.stop()
 

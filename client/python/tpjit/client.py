@@ -15,8 +15,8 @@ import time
 import grpc
 from google.protobuf import json_format
 
-from tpjit.v1 import (barrier_pb2, barrier_pb2_grpc, spec_pb2, tpjit_pb2,
-                      tpjit_pb2_grpc)
+from tpjit.v1 import (barrier_pb2, barrier_pb2_grpc, recipe_pb2,
+                      recipe_pb2_grpc, spec_pb2, tpjit_pb2, tpjit_pb2_grpc)
 
 SERVICE_NAME = "tpjit.v1.Tpjit"
 _HEALTH_CHECK = "/grpc.health.v1.Health/Check"
@@ -177,6 +177,7 @@ class Client:
         self._stub = tpjit_pb2_grpc.TpjitStub(self._channel)
         self._barrier_stub = barrier_pb2_grpc.BarrierServiceStub(
             self._channel)
+        self._recipe_stub = recipe_pb2_grpc.RecipeServiceStub(self._channel)
         self._health = self._channel.unary_unary(
             _HEALTH_CHECK, request_serializer=_health_request,
             response_deserializer=_health_response)
@@ -276,6 +277,22 @@ class Client:
 
     def serving(self):
         return all(v == "SERVING" for v in self.health().values())
+
+    def prefetch_recipe(self, group, include_dirs=(), wait=False,
+                        timeout=None):
+        """Has tpjitd compile the kernels of `group`'s recipe that its cache
+        lacks (`tpjit recipe prefetch`); joins a prefetch in flight. Returns
+        the tpjit.v1.PrefetchRecipeResponse (with `wait`: once every compile
+        ended). `include_dirs` replace, by index, recorded include
+        directories that do not exist on this node. TpjitError NOT_FOUND for
+        a group without a recipe."""
+        request = recipe_pb2.PrefetchRecipeRequest(
+            group=group, include_dirs=list(include_dirs), wait=wait)
+        try:
+            return self._recipe_stub.Prefetch(
+                request, timeout=timeout or self._call_timeout)
+        except grpc.RpcError as e:
+            raise _error(e, self.target, "prefetch " + group) from None
 
     def barrier(self, group, rank, world, timeout=600.0, epoch=None):
         """Waits until all `world` ranks of `group` arrived (the daemon

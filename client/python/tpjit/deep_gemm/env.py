@@ -8,9 +8,11 @@ fail. Call enable() before DeepGEMM compiles anything (best: before `import
 deep_gemm`). Not thread-safe (it writes os.environ).
 """
 
+import importlib.util
 import logging
 import os
 import shutil
+import threading
 import warnings
 
 logger = logging.getLogger("tpjit.deep_gemm")
@@ -64,13 +66,18 @@ def nvrtc_mode():
     return False
 
 
-def enable(nvcc_wrapper=None, group=None):
+def enable(nvcc_wrapper=None, group=None, announce=True):
     """Routes DeepGEMM's nvcc compiles through tpjitd: sets
     DG_JIT_NVCC_COMPILER to tpjit-nvcc (see find_wrapper) and, when `group`
     is given, TPJIT_GROUP (the deployment whose recipe tpjitd records).
     Warns (warnings.warn and logging) when DeepGEMM's NVRTC mode is on, since
     it bypasses the compiler hook, and when no tpjit-nvcc is found (DeepGEMM
     then keeps its own nvcc). Must run before DeepGEMM's first compile.
+
+    With `announce` and a group (TPJIT_GROUP), it also tells tpjitd in the
+    background that the group is starting (a recipe prefetch, see
+    announce()), so a node whose cache lacks the group's kernels compiles
+    them while the server loads its weights, before the first DeepGEMM call.
     Returns the wrapper path, or None when none was found."""
     if group:
         os.environ[GROUP_ENV] = group
@@ -87,12 +94,55 @@ def enable(nvcc_wrapper=None, group=None):
         os.environ["DG_JIT_NVCC_COMPILER"] = wrapper
         logger.info("DeepGEMM compiles through %s (group %s)", wrapper,
                     os.environ.get(GROUP_ENV, "<none>"))
+    if announce and wrapper and os.environ.get(GROUP_ENV):
+        globals()["last_announce"] = announce_start(os.environ[GROUP_ENV])
     if nvrtc_mode():
         _warn("tpjit.deep_gemm.enable: DeepGEMM's NVRTC mode is on "
               "(DG_JIT_USE_NVRTC=1 or SGL_DG_USE_NVRTC=1): it compiles "
               "in-process and bypasses tpjit-nvcc, so tpjitd serves nothing; "
               "unset it (SGLang's default is 0)", NvrtcModeWarning)
     return wrapper
+
+
+last_announce = None  # the thread of enable()'s last announce (tests join it)
+
+
+def deep_gemm_include_dir():
+    """DeepGEMM's include directory (<package>/include, the -I of its
+    compiles) found without importing it (no torch import), or None."""
+    try:
+        spec = importlib.util.find_spec("deep_gemm")
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        include = os.path.join(location, "include")
+        if os.path.isdir(include):
+            return include
+    return None
+
+
+def announce_start(group, socket=None, timeout=5.0):
+    """Starts, on a daemon thread, a recipe prefetch of `group` at tpjitd
+    (Client.prefetch_recipe, with DeepGEMM's include directory of this
+    install); returns the thread. Best effort: no daemon, no recipe yet
+    (a first start) or an old daemon are logged at debug level only."""
+    include = deep_gemm_include_dir()
+
+    def run():
+        import tpjit
+        try:
+            with tpjit.Client(socket, call_timeout=timeout) as client:
+                reply = client.prefetch_recipe(
+                    group, include_dirs=[include] if include else [])
+            logger.info("tpjit: group %s announced: %d recipe entries, %d "
+                        "cached, %d compiling", group, reply.entries,
+                        reply.cached, reply.submitted)
+        except Exception as e:  # noqa: BLE001 (best effort, never fatal)
+            logger.debug("tpjit: announcing group %s: %s", group, e)
+
+    thread = threading.Thread(target=run, name="tpjit-announce", daemon=True)
+    thread.start()
+    return thread
 
 
 def enabled():
