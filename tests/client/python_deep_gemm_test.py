@@ -471,7 +471,9 @@ class SweepTest(FakeDaemonCase):
         self.assertEqual(result["finish_calls"], len(after))
         self.assertEqual(result["helper_failures"], [])
         self.assertEqual(set(result["seconds"]),
-                         {"plan", "compile", "barrier", "finish", "total"})
+                         {"plan", "discover", "compile", "barrier", "finish",
+                          "total"})
+        self.assertEqual(result["discover_calls"], 0)  # nvcc: no discovery
 
     def test_dead_helper_leaves_its_chunk_to_the_finish(self):
         result, before, after = self.run_sweep(FAKE_DG_CRASH_HELPERS="1")

@@ -16,6 +16,7 @@ the tpjit package's generated stubs, REAL_NVCC (default
 """
 import concurrent.futures
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -31,6 +32,8 @@ import grpc
 from tpjit.deep_gemm import env as tdg_env
 from tpjit.v1 import tpjit_pb2, tpjit_pb2_grpc
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 WRAPPER = os.environ.get("TPJIT_NVCC", "")
 TPJITD = os.environ.get("TPJITD", "")
 REAL_NVCC = os.environ.get("REAL_NVCC", "/usr/local/cuda/bin/nvcc")
@@ -511,6 +514,42 @@ class WrapperTest(unittest.TestCase):
             self.assertEqual(delta.cache_hits, 2)
         finally:
             second.stop()
+
+    # tpjit.deep_gemm.warmup's discovery (ahead=True) with the real wrapper,
+    # daemon and nvcc, and a stand-in DeepGEMM (tests/bench/fake_gpu, real
+    # CUDA sources): every kernel the sweep needs is queued before the
+    # sweep waits on one, each is compiled once, the sweep then ends warm.
+    def test_deep_gemm_warmup_discovers_ahead(self):
+        fake = os.path.join(ROOT, "tests", "bench", "fake_gpu")
+        dg_cache = self.cache_dir()
+        env = dict(self.env, DG_JIT_CACHE_DIR=dg_cache,
+                   DG_JIT_NVCC_COMPILER=WRAPPER, FAKE_DG_REAL_SOURCE="1",
+                   PYTHONPATH=os.pathsep.join([fake] + sys.path),
+                   TPJIT_GROUP="ci-discover-" + uuid.uuid4().hex[:6])
+        script = (
+            "import json, sys\n"
+            "import tpjit.deep_gemm as tdg\n"
+            "shapes = [tdg.Shape('fp8_gemm_nt', 7168, 2048),\n"
+            "          tdg.Shape('fp8_grouped_gemm_nt_masked', 4096, 7168,"
+            " 32)]\n"
+            "r = tdg.warmup(shapes, 0, 1, m_values=range(1, 201),\n"
+            "               socket=sys.argv[1], barrier_timeout=60)\n"
+            "print(json.dumps(r))\n")
+        delta = Delta(self.daemon)
+        p = subprocess.run([sys.executable, "-c", script, self.daemon.socket],
+                           env=env, capture_output=True, text=True,
+                           timeout=COMPILE_TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr + self.daemon.log())
+        result = json.loads(p.stdout.strip().splitlines()[-1])
+        kernels = sorted(d for d in os.listdir(os.path.join(dg_cache,
+                                                            "cache")))
+        # Per shape: M <= 16, 17..32 and 33..200 are the stand-in's kernels.
+        self.assertEqual(len(kernels), 6, kernels)
+        self.assertEqual(result["discover_calls"], result["units_mine"])
+        self.assertGreaterEqual(result["discover_queued"], len(kernels))
+        self.assertEqual(result["barrier"], "ok")
+        self.assertEqual(delta.compiles, len(kernels))
+        self.assertNotIn("NVCC compilation failed", p.stdout)
 
     # Not a test of a limit: the end-to-end time of a cache hit, wrapper
     # start included, printed for the record (target <= 20 ms).

@@ -103,9 +103,15 @@ def warmup(shapes, rank=0, world=1, policy="FAST",
            chunked_prefill_size=8192, m_values=None, helpers=0, group=None,
            barrier_group=None, barrier_timeout=None, on_timeout=None,
            socket=None, chunks_per_part=4, finish=True,
-           memory_budget_gb=None):
+           memory_budget_gb=None, ahead=None):
     """Warms DeepGEMM up for `shapes` (plan.Shape list) as `rank` of `world`.
 
+    0. discover (`ahead`; default: when DeepGEMM compiles through
+       tpjit-nvcc): one DeepGEMM call per config class of this rank's part
+       with TPJIT_NVCC_NO_WAIT=1, so each kernel DeepGEMM lacks is queued in
+       tpjitd at once (the call fails fast and is caught; DeepGEMM's
+       "compilation failed" print is silenced) and tpjitd compiles them all
+       in parallel on every worker, while this process goes on;
     1. compile: this rank runs its disjoint, cost-balanced part of SGLang's
        sweep (M list `policy` / `chunked_prefill_size`, or `m_values`),
        shared with `helpers` spawned processes on the same GPU (pool.py:
@@ -146,6 +152,9 @@ def warmup(shapes, rank=0, world=1, policy="FAST",
                                             if m <= max_ms[u.shape_index]),
                        u.cost) for u in units]
     mine = plan.split(units, world, chunks_per_part)[rank]
+    if ahead is None:
+        ahead = env.enabled()
+    discovered = discover(shapes, mine, max_ms) if ahead else {}
     t1 = time.monotonic()
     ran_here, stats = pool.run(shapes, mine, max_ms,
                                torch.cuda.current_device(), helpers,
@@ -168,13 +177,82 @@ def warmup(shapes, rank=0, world=1, policy="FAST",
         "helper_chunks": stats["helper_chunks"],
         "helper_startup_s": stats["helper_startup_s"],
         "helper_failures": stats["helper_failures"],
-        "seconds": {"plan": t1 - t0, "compile": t2 - t1, "barrier": t3 - t2,
+        "seconds": {"plan": t1 - t0 - discovered.get("seconds", 0.0),
+                    "discover": discovered.get("seconds", 0.0),
+                    "compile": t2 - t1, "barrier": t3 - t2,
                     "finish": t4 - t3, "total": t4 - t0},
+        "discover_calls": discovered.get("calls", 0),
+        "discover_queued": discovered.get("queued", 0),
     }
     result.update(outcome)
     logger.info("tpjit.deep_gemm.warmup rank %d/%d: %s", rank, world,
                 result["seconds"])
     return result
+
+
+NO_WAIT_ENV = "TPJIT_NVCC_NO_WAIT"
+
+
+def discover(shapes, part, max_ms):
+    """Step 0 of warmup(): the first M of every unit (config class) of
+    `part`, called with TPJIT_NVCC_NO_WAIT=1. A kernel tpjitd holds is
+    served and loaded as usual; one it lacks is queued there and DeepGEMM
+    raises (caught). Returns {"calls", "queued", "seconds"}."""
+    import torch
+    import deep_gemm
+    t0 = time.monotonic()
+    calls = queued = 0
+    previous = os.environ.get(NO_WAIT_ENV)
+    os.environ[NO_WAIT_ENV] = "1"
+    try:
+        with _quiet_stdout():
+            executor, index = None, None
+            for u in part:
+                if u.shape_index != index:
+                    executor = None
+                    executor = Executor(shapes[u.shape_index],
+                                        max_ms[u.shape_index], torch,
+                                        deep_gemm)
+                    index = u.shape_index
+                calls += 1
+                try:
+                    executor.run(u.ms[0])
+                except RuntimeError:  # queued in tpjitd (or not reachable)
+                    queued += 1
+            executor = None
+            torch.cuda.current_stream().synchronize()
+    finally:
+        if previous is None:
+            os.environ.pop(NO_WAIT_ENV, None)
+        else:
+            os.environ[NO_WAIT_ENV] = previous
+    return {"calls": calls, "queued": queued,
+            "seconds": time.monotonic() - t0}
+
+
+class _quiet_stdout:
+    """Sends file descriptor 1 to /dev/null (DeepGEMM prints each failed
+    compile with printf), flushing C and Python buffers at both ends."""
+
+    def __enter__(self):
+        import ctypes
+        import sys
+        self._fflush = ctypes.CDLL(None).fflush
+        sys.stdout.flush()
+        self._fflush(None)
+        self._saved = os.dup(1)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+        return self
+
+    def __exit__(self, *exc):
+        import sys
+        sys.stdout.flush()
+        self._fflush(None)
+        os.dup2(self._saved, 1)
+        os.close(self._saved)
+        return False
 
 
 HELPER_CONTEXT_GB = 0.75  # a helper's CUDA context and allocator slack
