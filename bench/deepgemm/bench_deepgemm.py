@@ -63,6 +63,13 @@ def parse():
     p.add_argument("--m-max", type=int, default=0,
                    help="keep only M <= this of the list (quick runs; 0: all)")
     p.add_argument("--reps", type=int, default=1)
+    p.add_argument("--baseline-reps", type=int, default=0,
+                   help="run status_quo and naive_parallel in the first N "
+                   "reps only (0: every rep); the tpjit rows run every rep")
+    p.add_argument("--concurrent-baselines", action="store_true",
+                   help="run status_quo and naive_parallel at the same time "
+                   "(they use 1 and --ranks of the cores for nvcc; the "
+                   "tpjit rows always run alone)")
     p.add_argument("--rows", default=",".join(ROWS))
     p.add_argument("--tpjitd", required=True)
     p.add_argument("--tpjit", required=True, help="the tpjit CLI")
@@ -254,6 +261,7 @@ def one_rep(rep, shapes, rows, state, res):
         res[row] = r
         print("rep %d %-15s sweep %.1fs wall %.1fs nvcc %d" %
               (rep, row, r["sweep_s"], wall, r["nvcc_runs"]), flush=True)
+        checkpoint()
 
     def guarded(row, run):
         """Runs one row; a failure is recorded and the other rows go on."""
@@ -274,6 +282,7 @@ def one_rep(rep, shapes, rows, state, res):
         finish("status_quo", reports, wall,
                {"kernels": len(kernel_dirs(cache))})
         state["reference_cache"] = cache
+        state["reference_work"] = work  # kept for the checks at the end
 
     def naive_parallel():
         cache = os.path.join(work, "dg-naive")
@@ -322,14 +331,36 @@ def one_rep(rep, shapes, rows, state, res):
         if row == "tpjit_first":
             state["tpjit_cache"] = cache
 
-    guarded("status_quo", status_quo)
-    guarded("naive_parallel", naive_parallel)
+    if ARGS.baseline_reps and rep >= ARGS.baseline_reps:
+        pass  # the baselines ran in the first reps
+    elif ARGS.concurrent_baselines:
+        import threading
+        threads = [threading.Thread(target=guarded, args=(row, run))
+                   for row, run in (("status_quo", status_quo),
+                                    ("naive_parallel", naive_parallel))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    else:
+        guarded("status_quo", status_quo)
+        guarded("naive_parallel", naive_parallel)
     for row in ("tpjit_first", "tpjit_recipe", "tpjit_warm"):
         guarded(row, lambda row=row: tpjit_row(row))
     if "sweep_s" in res.get("status_quo", {}):
         res["floor"] = {"sweep_s": res["status_quo"]["nvcc_cpu_s"] /
                         os.cpu_count(), "cores": os.cpu_count(),
                         "nvcc_cpu_s": res["status_quo"]["nvcc_cpu_s"]}
+
+
+def checkpoint():
+    """raw.json as it stands (a run cut short keeps its finished rows)."""
+    if RESULT is not None:
+        with open(os.path.join(ARGS.out, "raw.json"), "w") as f:
+            json.dump(RESULT, f, indent=1, default=str)
+
+
+RESULT = None
 
 
 def recipe_skip_reason():
@@ -418,7 +449,7 @@ def summarize(reps):
 
 
 def main():
-    global ARGS, LOGS, GPUS, NRANKS, HELPERS
+    global ARGS, LOGS, GPUS, NRANKS, HELPERS, RESULT
     ARGS = parse()
     os.makedirs(ARGS.out, exist_ok=True)
     LOGS = os.path.join(ARGS.out, "logs")
@@ -444,6 +475,7 @@ def main():
               "m_values": len([m for m in plan.m_list(ARGS.policy, ARGS.cps)
                                if not ARGS.m_max or m <= ARGS.m_max]),
               "reps": []}
+    RESULT = result
     print(json.dumps({k: result[k] for k in ("shapes", "ranks", "helpers",
                                              "m_values")}), flush=True)
     failed = None
@@ -452,7 +484,8 @@ def main():
         for rep in range(ARGS.reps):
             result["reps"].append({})
             one_rep(rep, shapes, rows, state, result["reps"][-1])
-            if rep + 1 < ARGS.reps:
+            if rep + 1 < ARGS.reps and \
+                    state.get("reference_work") != state["work"]:
                 shutil.rmtree(state["work"], ignore_errors=True)
         if not ARGS.no_verify and "reference_cache" in state and \
                 "tpjit_cache" in state:
@@ -478,8 +511,9 @@ def main():
     subprocess.run([sys.executable, os.path.join(HERE, "table.py"),
                     os.path.join(ARGS.out, "raw.json"), "-o",
                     os.path.join(ARGS.out, "table.md")])
-    if state.get("work"):
-        shutil.rmtree(state["work"], ignore_errors=True)
+    for key in ("work", "reference_work"):
+        if state.get(key):
+            shutil.rmtree(state[key], ignore_errors=True)
     if failed:
         print("FAILED: " + failed, file=sys.stderr)
         return 1

@@ -93,6 +93,12 @@ def outputs(shapes, samples, align, torch, dg):
 
 def main():
     a = parse()
+    if a.mode == "tpjit":
+        # What TPJIT_DEEP_GEMM=1 does at interpreter start: DeepGEMM's
+        # compiler is tpjit-nvcc, and the group is announced to tpjitd
+        # (a known recipe starts compiling while this process starts up).
+        from tpjit.deep_gemm import env as tdg_env
+        tdg_env.enable(nvcc_wrapper=os.environ["DG_JIT_NVCC_COMPILER"])
     import torch
     torch.cuda.init()
     torch.empty(1, device="cuda")

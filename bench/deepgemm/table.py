@@ -74,15 +74,17 @@ def render(raw):
               if "phases" in r[row]]
     if phases:
         out.append("\ntpjit rows, slowest rank per phase (s):\n")
-        out.append("| row | plan | compile | barrier | finish | total |")
-        out.append("| --- | --- | --- | --- | --- | --- |")
+        out.append("| row | plan | discover | compile | barrier | finish "
+                   "| total |")
+        out.append("| --- | --- | --- | --- | --- | --- | --- |")
         for row in ("tpjit_first", "tpjit_recipe", "tpjit_warm"):
             ph = [r[row]["phases"] for r in reps
                   if row in r and "phases" in r[row]]
             if ph:
                 out.append("| %s | %s |" % (row, " | ".join(
-                    fmt([p[k] for p in ph]) for k in
-                    ("plan", "compile", "barrier", "finish", "total"))))
+                    fmt([p.get(k, 0.0) for p in ph]) for k in
+                    ("plan", "discover", "compile", "barrier", "finish",
+                     "total"))))
     v = raw.get("verify")
     if v:
         out.append("\nChecks (kernels through tpjit vs DeepGEMM's own nvcc):"

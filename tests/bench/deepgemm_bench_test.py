@@ -66,7 +66,8 @@ class BenchDriverTest(unittest.TestCase):
         for row in ("naive_parallel", "tpjit_first", "tpjit_warm"):
             self.assertEqual(rep[row]["kernels"], sq["kernels"], row)
         first = rep["tpjit_first"]
-        self.assertEqual(set(first["phases"]), {"plan", "compile", "barrier",
+        self.assertEqual(set(first["phases"]), {"plan", "discover",
+                                                "compile", "barrier",
                                                 "finish", "total"})
         self.assertEqual(first["ranks"], 2)
         self.assertIn("compiles", json.dumps(first["tpjitd_after"]))
@@ -87,6 +88,22 @@ class BenchDriverTest(unittest.TestCase):
         self.assertIn("status quo", table)
         self.assertIn("**ok**", table)
         self.assertIn("tpjit, recipe on an empty cache | ", table)
+
+    def test_baselines_once_side_by_side_then_tpjit_reps(self):
+        proc, raw, out = self.run_driver(
+            "--shapes", "2", "--reps", "2", "--baseline-reps", "1",
+            "--concurrent-baselines")
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        first, second = raw["reps"]
+        self.assertIn("sweep_s", first["status_quo"])
+        self.assertIn("sweep_s", first["naive_parallel"])
+        self.assertNotIn("status_quo", second)
+        self.assertNotIn("naive_parallel", second)
+        for row in ("tpjit_first", "tpjit_recipe", "tpjit_warm"):
+            self.assertIn("sweep_s", second[row], row)
+        self.assertEqual(raw["summary"]["tpjit_first"]["n"], 2)
+        self.assertEqual(raw["summary"]["status_quo"]["n"], 1)
+        self.assertTrue(raw["verify"]["ok"], raw["verify"])
 
     def test_changed_machine_code_fails(self):
         proc, raw, out = self.run_driver(
