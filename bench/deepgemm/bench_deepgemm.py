@@ -484,18 +484,21 @@ def main():
         for rep in range(ARGS.reps):
             result["reps"].append({})
             one_rep(rep, shapes, rows, state, result["reps"][-1])
+            # The checks once both caches exist (after the first rep, so a
+            # run cut short still has them).
+            if not ARGS.no_verify and "verify" not in result and \
+                    "reference_cache" in state and "tpjit_cache" in state:
+                result["verify"] = verify(shapes, state["reference_cache"],
+                                          state["tpjit_cache"], state["work"])
+                print("verify: %s" % json.dumps(
+                    {k: v for k, v in result["verify"].items()
+                     if not k.endswith("_kernels")}), flush=True)
+                if not result["verify"]["ok"]:
+                    failed = "verification failed"
+                checkpoint()
             if rep + 1 < ARGS.reps and \
                     state.get("reference_work") != state["work"]:
                 shutil.rmtree(state["work"], ignore_errors=True)
-        if not ARGS.no_verify and "reference_cache" in state and \
-                "tpjit_cache" in state:
-            result["verify"] = verify(shapes, state["reference_cache"],
-                                      state["tpjit_cache"], state["work"])
-            print("verify: %s" % json.dumps(
-                {k: v for k, v in result["verify"].items()
-                 if not k.endswith("_kernels")}), flush=True)
-            if not result["verify"]["ok"]:
-                failed = "verification failed"
     except Exception as e:  # recorded, then the exit status says so
         failed = "%s: %s" % (type(e).__name__, e)
         result["error"] = failed
