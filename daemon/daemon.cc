@@ -8,6 +8,7 @@
 #include "daemon/generic_compile.h"
 #include "daemon/gpu_probe.h"
 #include "daemon/slot.h"
+#include "src/cache/local_store.h"
 #include "src/common/digest.h"
 #include "src/common/request_limits.h"
 #include "src/common/status_macros.h"
@@ -35,7 +36,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(DaemonConfig config,
   std::unique_ptr<Daemon> d(new Daemon(std::move(config), std::move(deps)));
   if (!d->deps_.store) {
     auto store =
-        OpenCacheStore(d->config_.cache_dir, d->config_.cache_max_bytes,
+        OpenLocalStore(d->config_.cache_dir, d->config_.cache_max_bytes,
                        d->config_.allow_shared_cache);
     if (!store.ok()) return store.status();
     d->deps_.store = std::move(*store);
@@ -365,8 +366,8 @@ absl::StatusOr<std::string> Daemon::Fetch(const std::string& key) {
     }
   }
   if (auto entry = deps_.store->Get(key);
-      entry && ValidateCubin(entry->cubin).ok()) {
-    return entry->cubin;  // only a CUDA ELF is served from the cache
+      entry && ValidateCubin(entry->payload).ok()) {
+    return entry->payload;  // only a CUDA ELF is served from the cache
   }
   return absl::NotFoundError(absl::StrCat("no cubin with key ", key));
 }
@@ -381,9 +382,7 @@ absl::Status Daemon::Readiness() {
     int alive = 0;
     for (auto& slot : slots_) alive += slot->ProcsAlive();
     if (alive == 0) return absl::UnavailableError("no live worker process");
-    if (!deps_.store->Writable()) {
-      return absl::UnavailableError("cache directory not writable");
-    }
+    if (absl::Status h = deps_.store->Health(); !h.ok()) return h;
     return QueuesSaturated();
   }();
   absl::MutexLock lock(&mu_);

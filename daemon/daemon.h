@@ -19,12 +19,12 @@
 #include "daemon/child_process.h"
 #include "daemon/config.h"
 #include "daemon/counters.h"
-#include "daemon/cubin_store.h"
 #include "daemon/executor.h"
 #include "daemon/job.h"
 #include "daemon/recipes.h"
 #include "daemon/scheduler.h"
 #include "daemon/slot.h"
+#include "src/cache/store.h"
 #include "tpjit/v1/tpjit.pb.h"
 
 namespace tpjit {
@@ -32,9 +32,9 @@ namespace tpjit {
 // Effects the daemon reaches through seams (tests replace them).
 struct DaemonDeps {
   ProcessLauncher* launcher = ProcessLauncher::Real();
-  std::unique_ptr<CubinStore> store;  // null: open config.cache_dir
-  std::function<int()> gpu_count;     // null: ask the CUDA runtime
-  int cpu_count = 0;                  // 0: hardware concurrency
+  std::unique_ptr<Store> store;    // null: open config.cache_dir
+  std::function<int()> gpu_count;  // null: ask the CUDA runtime
+  int cpu_count = 0;               // 0: hardware concurrency
 };
 
 class Daemon {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "daemon/cubin_check.h"
+#include "src/cache/kernel_entry.h"
 
 namespace tpjit {
 namespace {
@@ -18,7 +19,7 @@ constexpr int kMaxAttempts = 2;
 
 }  // namespace
 
-Slot::Slot(SlotOptions options, Scheduler* scheduler, CubinStore* store,
+Slot::Slot(SlotOptions options, Scheduler* scheduler, Store* store,
            ProcessLauncher* launcher, DaemonCounters* counters)
     : options_(std::move(options)),
       scheduler_(scheduler),
@@ -116,23 +117,22 @@ void Slot::Prime(int proc) {
 // entry's metadata but the symbol names, dependencies and log is used, and
 // the names are checked against the ELF.
 bool ServeFromCache(
-    CubinStore& store, DaemonCounters& counters, CompileTask& task, int slot,
+    Store& store, DaemonCounters& counters, CompileTask& task, int slot,
     const std::function<void(const CompileTask&, TaskOutcome&)>& load_check) {
-  std::optional<StoredCubin> entry = store.Get(task.key);
-  if (!entry) return false;
-  std::vector<std::string> deps =
-      absl::StrSplit(entry->metadata["deps"], '\n', absl::SkipEmpty());
-  if (task.accept_dependencies && !task.accept_dependencies(deps)) {
+  std::optional<CacheEntry> stored = store.Get(task.key);
+  if (!stored) return false;
+  KernelEntry entry = FromCacheEntry(std::move(*stored));
+  if (task.accept_dependencies &&
+      !task.accept_dependencies(entry.dependencies)) {
     return false;  // the headers changed: compile again, replacing it
   }
   TaskOutcome outcome;
-  outcome.dependencies = std::move(deps);
+  outcome.dependencies = std::move(entry.dependencies);
   outcome.cache_hit = true;
   outcome.slot = slot;
-  outcome.cubin = std::move(entry->cubin);
-  outcome.log = entry->metadata["log"];
-  outcome.lowered_names =
-      absl::StrSplit(entry->metadata["lowered_names"], '\n', absl::SkipEmpty());
+  outcome.cubin = std::move(entry.cubin);
+  outcome.log = std::move(entry.log);
+  outcome.lowered_names = std::move(entry.lowered_names);
   absl::Status elf =
       task.request.ptx()
           ? CheckCachedPtx(outcome.cubin)
@@ -151,6 +151,23 @@ bool ServeFromCache(
   counters.cache_hits.fetch_add(1);
   task.done(std::move(outcome));
   return true;
+}
+
+KernelEntry ToKernelEntry(const CompileTask& task, const TaskOutcome& outcome) {
+  KernelEntry k;
+  k.cubin = outcome.cubin;
+  k.label = task.label;
+  k.lowered_names = outcome.lowered_names;
+  k.compile_seconds = outcome.compile_seconds;
+  k.load_checked = outcome.load_checked;
+  k.log = outcome.log;  // warnings, for callers served from cache
+  k.dependencies = outcome.dependencies;
+  if (!outcome.attributes.empty()) {
+    const auto& a = outcome.attributes.front();
+    k.attributes = KernelAttributesSummary{a.registers(), a.local_bytes(),
+                                           a.static_smem_bytes()};
+  }
+  return k;
 }
 
 bool Slot::FromCache(CompileTask& task) {
@@ -195,7 +212,7 @@ void Slot::LoadCheck(const CompileTask& task, TaskOutcome& outcome) {
 void Slot::Execute(CompileTask& task, int proc,
                    std::shared_ptr<CompileTask> self) {
   if (FromCache(task)) return;
-  std::unique_ptr<CompileLease> lease = store_->AcquireOrWait(
+  std::unique_ptr<StoreLease> lease = store_->AcquireOrWait(
       task.key, absl::Now() + absl::Seconds(2 * task.timeout_seconds + 10));
   if (!lease && FromCache(task)) return;
   counters_->cache_misses.fetch_add(1);
@@ -275,26 +292,8 @@ void Slot::Execute(CompileTask& task, int proc,
     }
   }
   if (outcome.status.ok()) {
-    StoredCubin entry;
-    entry.cubin = outcome.cubin;
-    entry.metadata["label"] = task.label;
-    entry.metadata["lowered_names"] =
-        absl::StrJoin(outcome.lowered_names, "\n");
-    entry.metadata["compile_seconds"] = absl::StrCat(outcome.compile_seconds);
-    entry.metadata["load_checked"] = outcome.load_checked ? "1" : "0";
-    if (!outcome.log.empty()) {  // warnings, for callers served from cache
-      entry.metadata["log"] = outcome.log.substr(0, 64 << 10);
-    }
-    if (!outcome.dependencies.empty()) {
-      entry.metadata["deps"] = absl::StrJoin(outcome.dependencies, "\n");
-    }
-    if (!outcome.attributes.empty()) {
-      const auto& a = outcome.attributes.front();
-      entry.metadata["registers"] = absl::StrCat(a.registers());
-      entry.metadata["local_bytes"] = absl::StrCat(a.local_bytes());
-      entry.metadata["static_smem_bytes"] = absl::StrCat(a.static_smem_bytes());
-    }
-    store_->Put(task.key, entry);
+    store_->Put(ToCacheEntry(task.key, ToKernelEntry(task, outcome)))
+        .IgnoreError();  // logged and counted by the store
   }
   lease.reset();
   task.done(std::move(outcome));

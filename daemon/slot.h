@@ -20,8 +20,9 @@
 #include "absl/synchronization/mutex.h"
 #include "daemon/child_process.h"
 #include "daemon/counters.h"
-#include "daemon/cubin_store.h"
 #include "daemon/scheduler.h"
+#include "src/cache/kernel_entry.h"
+#include "src/cache/store.h"
 #include "tpjit/v1/tpjit.pb.h"
 
 namespace tpjit {
@@ -40,12 +41,15 @@ struct SlotOptions {
 // `load_check` (may be empty) runs on a GPU and sets outcome.status on
 // failure.
 bool ServeFromCache(
-    CubinStore& store, DaemonCounters& counters, CompileTask& task, int slot,
+    Store& store, DaemonCounters& counters, CompileTask& task, int slot,
     const std::function<void(const CompileTask&, TaskOutcome&)>& load_check);
+
+// What the store keeps of a compiled `task`'s `outcome`.
+KernelEntry ToKernelEntry(const CompileTask& task, const TaskOutcome& outcome);
 
 class Slot {
  public:
-  Slot(SlotOptions options, Scheduler* scheduler, CubinStore* store,
+  Slot(SlotOptions options, Scheduler* scheduler, Store* store,
        ProcessLauncher* launcher, DaemonCounters* counters);
   ~Slot();
   Slot(const Slot&) = delete;
@@ -77,7 +81,7 @@ class Slot {
 
   const SlotOptions options_;
   Scheduler* const scheduler_;
-  CubinStore* const store_;
+  Store* const store_;
   ProcessLauncher* const launcher_;
   DaemonCounters* const counters_;
   std::vector<std::thread> threads_;
