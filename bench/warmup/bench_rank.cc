@@ -1,7 +1,9 @@
-// tpjit_bench_rank: one rank of the tpjit benchmark. Waits for "go" on
-// stdin (so all ranks start together), warms up through tpjitd, fetches
-// every cubin of the manifest into memory, and prints one JSON line with
-// its timings.
+// tpjit_bench_rank: one rank of the tpjit benchmark. Prints "ready", waits
+// for "go" on stdin (so all ranks start together), then connects to tpjitd,
+// warms up, fetches every cubin of the manifest into memory, and prints one
+// JSON line with its timings from "go", the CLOCK_MONOTONIC time it ended
+// (end_monotonic, so a driver can count the daemon's start-up) and the job's
+// compile CPU-seconds.
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -20,13 +22,7 @@ int main(int argc, char** argv) {
   }
   auto spec = tpjit::cli::ReadSpecFile(argv[2]);
   if (!spec.ok()) return 2;
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel = grpc::CreateCustomChannel(
-      std::string("unix:") + argv[1], grpc::InsecureChannelCredentials(), args);
-  auto stub = tpjit::v1::Tpjit::NewStub(channel);
-  channel->WaitForConnected(std::chrono::system_clock::now() +
-                            std::chrono::seconds(30));
+  std::cout << "ready" << std::endl;
   std::string go;
   std::getline(std::cin, go);
   const auto t0 = std::chrono::steady_clock::now();
@@ -34,6 +30,14 @@ int main(int argc, char** argv) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
         .count();
   };
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel = grpc::CreateCustomChannel(
+      std::string("unix:") + argv[1], grpc::InsecureChannelCredentials(), args);
+  auto stub = tpjit::v1::Tpjit::NewStub(channel);
+  channel->WaitForConnected(std::chrono::system_clock::now() +
+                            std::chrono::seconds(30));
+  const double connected_s = since();
   tpjit::v1::WarmupRequest req;
   *req.mutable_spec() = *spec;
   req.set_rank(std::atoi(argv[3]));
@@ -61,14 +65,20 @@ int main(int argc, char** argv) {
     }
     bytes += static_cast<int64_t>(cubin.size());
   }
-  nlohmann::json j = {{"rank", std::atoi(argv[3])},
-                      {"manifest_seconds", manifest_s},
-                      {"cubins_seconds", since()},
-                      {"cubin_bytes", bytes},
-                      {"kernels", last.manifest().kernels_size()},
-                      {"compiled", last.summary().compiled()},
-                      {"cache_hits", last.summary().cache_hits()},
-                      {"digest", last.manifest().digest()}};
+  nlohmann::json j = {
+      {"rank", std::atoi(argv[3])},
+      {"connected_seconds", connected_s},
+      {"manifest_seconds", manifest_s},
+      {"cubins_seconds", since()},
+      {"end_monotonic", std::chrono::duration<double>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count()},
+      {"compile_cpu_seconds", last.summary().compile_cpu_seconds()},
+      {"cubin_bytes", bytes},
+      {"kernels", last.manifest().kernels_size()},
+      {"compiled", last.summary().compiled()},
+      {"cache_hits", last.summary().cache_hits()},
+      {"digest", last.manifest().digest()}};
   std::cout << j.dump() << std::endl;
   return 0;
 }
