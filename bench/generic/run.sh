@@ -1,38 +1,38 @@
 #!/bin/bash
 # Generic batch bench: builds generic_batch_bench, runs it for N distinct
-# minitl kernels and writes bench/results/generic-batch.md.
-#   bench/generic/run.sh [N] [BUILD_DIR]
+# minitl kernels and REPS interleaved repetitions, and records the raw runs
+# with the machine in bench/results/generic-batch/NAME.json (its stderr in
+# NAME.log); bench/generic/table.py then renders the README there.
+#   bench/generic/run.sh [N] [REPS] [NAME] [BUILD_DIR]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 n=${1:-16}
-build=${2:-$root/build-generic}
-cmake -S "$root" -B "$build" >/dev/null
-cmake --build "$build" --target generic_batch_bench -j"$(nproc)" >/dev/null
-load=$(cut -d" " -f1-3 /proc/loadavg)
-row=$("$build/bench/generic/generic_batch_bench" "$n")
-nvcc_version=$(/usr/local/cuda/bin/nvcc --version | grep release)
-cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
-out=$root/bench/results/generic-batch.md
-cat >"$out" <<MD
-# Generic compile batch: nvcc one after another vs one tpjitd Compile batch
-
-N distinct instantiations of \`minitl::Accumulate<float, U, B>\`
-(tests/generic/testlib: includes \`<utility>\`, \`<type_traits>\`, needs
-\`--expt-relaxed-constexpr\`), \`-cubin -arch=sm_90a\`, NVCC back end.
-
-- *sequential*: \`nvcc -cubin\` for each source, one after another, in one process.
-- *daemon cold*: one \`Compile\` batch to a fresh tpjitd (empty cache, default
-  slots/procs: 1 slot without GPUs, procs = cores): keys by \`nvcc -E\` (up to 4 in
-  parallel), then the compiles sharded over the workers.
-- *daemon warm*: the same batch again (every source a cache hit; the time is the
-  key computation, i.e. \`nvcc -E\` per source).
-
-Machine: $(nproc) cores ($cpu), no GPU; $nvcc_version. Date: $(date -u +%F).
-Load average when it started (a shared machine): $load.
-Reproduce: \`bench/generic/run.sh $n\`.
-
-| N | cores | sequential nvcc (s) | daemon cold (s) | speed-up | daemon warm (s) |
-| --- | --- | --- | --- | --- | --- |
-$row
-MD
-cat "$out"
+reps=${2:-5}
+name=${3:-$(nproc)core-n$n}
+build=${4:-$root/build}
+nvcc=${NVCC:-/usr/local/cuda/bin/nvcc}
+out=$root/bench/results/generic-batch
+mkdir -p "$out"
+if [[ -z "${TPJIT_NO_BUILD:-}" ]]; then
+  cmake -S "$root" -B "$build" >/dev/null
+  cmake --build "$build" --target generic_batch_bench -j"$(nproc)" >/dev/null
+fi
+export N=$n REPS=$reps NAME=$name LOAD_START="$(cat /proc/loadavg)"
+export NVCC_VERSION=$("$nvcc" --version | grep release)
+export DATE=$(date -u '+%F %H:%M UTC') COMMAND="bench/generic/run.sh $*"
+"$build/bench/generic/generic_batch_bench" "$n" "$reps" "$nvcc" \
+  2>"$out/$name.log" | tee "$out/$name.jsonl"
+export LOAD_END="$(cat /proc/loadavg)"
+python3 - "$out/$name.jsonl" "$out/$name.json" <<'PY'
+import json, os, sys
+cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+           if l.startswith("model name"))
+e = os.environ
+r = {"name": e["NAME"], "n": int(e["N"]), "reps": int(e["REPS"]), "cores": os.cpu_count(),
+     "cpu": cpu, "nvcc": e["NVCC_VERSION"], "date": e["DATE"], "command": e["COMMAND"],
+     "loadavg_start": e["LOAD_START"], "loadavg_end": e["LOAD_END"],
+     "runs": [json.loads(l) for l in open(sys.argv[1]) if l.strip()]}
+json.dump(r, open(sys.argv[2], "w"), indent=1)
+PY
+rm "$out/$name.jsonl"
+python3 "$root/bench/generic/table.py" "$out"

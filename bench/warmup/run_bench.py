@@ -22,9 +22,9 @@ Every rank process is started before the clock and waits for "go" on stdin.
 The floor is the compile CPU-seconds of b0 divided by the cores.
 
 usage: run_bench.py --build BUILD --spec SPEC [--ranks R] [--reps N] --out DIR
-Writes DIR/<spec>.json (every rep and row, raw) and DIR/<spec>-logs/ (each
-process's output, the daemons' logs); table.py renders the Markdown and
-plot.py the plot.
+Writes DIR/<spec>.json (every rep and row, raw) and DIR/<spec>-logs.tar.gz
+(each process's output, the daemons' logs); table.py renders the Markdown
+and plot.py the plot.
 """
 import argparse
 import datetime
@@ -301,6 +301,8 @@ def main():
                     print(f"  {r['wall_seconds']:.3f} s", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.make_archive(logs, "gztar", a.out, os.path.basename(logs))
+        shutil.rmtree(logs)
     with open(os.path.join(a.out, name + ".json"), "w") as f:
         json.dump(res, f, indent=1)
     print(f"wrote {a.out}/{name}.json; render: table.py {a.out}/{name}.json")

@@ -4,7 +4,8 @@
 #     the spec, meets at the NCCL barrier, loads and checks every kernel;
 #  2. warm: tpjitd restarted over the same cache, the same ranks;
 #  3. late: the last rank arrives 6 s late at a 3 s NCCL barrier (x3);
-#  4. the warm-up benchmark (run_bench.py) on the bench spec.
+#  4. the warm-up benchmark (run_bench.py) on the bench spec, one rep
+#     (bench.sh runs the benchmark proper).
 # Exits non-zero unless every step did what it should: cold and warm ranks
 # exit 0 with one manifest digest (cold ranks checked every kernel, warm
 # ranks got cache hits only), late ranks exit 3 (DEADLINE_EXCEEDED) with the
@@ -108,8 +109,8 @@ done
 stop
 rm -rf "$W"
 if [[ "${TPJIT_SKIP_BENCH:-0}" != 1 ]]; then
-  python3 run_bench.py --build . --spec "$BENCH_SPEC" --ranks 8 --out "$OUT" \
-    2>&1 | tail -30
+  python3 run_bench.py --build . --spec "$BENCH_SPEC" --ranks 8 \
+    --reps "${TPJIT_BENCH_REPS:-1}" --out "$OUT" 2>&1 | tail -30
   check "warm-up benchmark (run_bench.py)" test "${PIPESTATUS[0]}" -eq 0
 fi
 echo "e2e: $failures failed checks" | tee -a "$OUT/summary.txt"
