@@ -123,7 +123,11 @@ class Daemon:
 
     def stop(self):
         self.proc.terminate()
-        self.proc.wait(timeout=30)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def spawn(cmd, log):
@@ -198,15 +202,16 @@ class Bench:
             ranks = [spawn(cmd + [str(i), str(self.a.ranks)], log)
                      for i in range(self.a.ranks)]
             wait_ready(ranks)
-            dlog = open(os.path.join(self.logs, f"rep{rep}-{row}-tpjitd.log"), "w")
-            d = Daemon(self.a.build, self.work, cache, slots, procs,
-                       min(slots, self.gpus), dlog)
-            t_go = d.wait_serving()
-            go(ranks)
-            outs = collect(ranks, log, row)
-            mem = d.memory()
-            d.stop()
-            dlog.close()
+            with open(os.path.join(self.logs, f"rep{rep}-{row}-tpjitd.log"), "w") as dlog:
+                d = Daemon(self.a.build, self.work, cache, slots, procs,
+                           min(slots, self.gpus), dlog)
+                try:
+                    t_go = d.wait_serving()
+                    go(ranks)
+                    outs = collect(ranks, log, row)
+                    mem = d.memory()
+                finally:  # no daemon outlives the benchmark
+                    d.stop()
         end = max(o["end_monotonic"] for o in outs)
         assert len({o["digest"] for o in outs}) == 1, "ranks got different manifests"
         return dict(mem, wall_seconds=end - d.spawned, from_running_seconds=end - t_go,

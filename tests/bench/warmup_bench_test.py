@@ -27,7 +27,9 @@ class TablesTest(unittest.TestCase):
     """Committed tables are what the scripts make of the committed raw data."""
 
     def regenerate(self, results, script, pattern, outputs):
-        for src in sorted({os.path.dirname(p) for p in glob.glob(os.path.join(results, pattern))}):
+        dirs = sorted({os.path.dirname(p) for p in glob.glob(os.path.join(results, pattern))})
+        self.assertTrue(dirs, f"no committed results match {pattern}")
+        for src in dirs:
             with self.subTest(src), tempfile.TemporaryDirectory() as d:
                 for p in glob.glob(os.path.join(src, "*.json")) + \
                         glob.glob(os.path.join(src, "notes.md")):
@@ -43,6 +45,17 @@ class TablesTest(unittest.TestCase):
     def test_warmup_results(self):
         self.regenerate(RESULTS, os.path.join(WARMUP, "table.py"), "*/*-logs.tar.gz",
                         ["README.md", "*.md", "*.svg"])
+
+    def test_readme_table_is_the_generated_one(self):
+        with open(os.path.join(RESULTS, "dev-2core", "README.md")) as f:
+            lines = f.read().splitlines()
+        first = lines.index(next(l for l in lines if l.startswith("Summary ("))) + 2
+        summary = lines[first:lines.index("", first)]
+        self.assertGreaterEqual(len(summary), 3)
+        with open(os.path.join(ROOT, "README.md")) as f:
+            readme = f.read()
+        for line in summary:
+            self.assertIn(line, readme)
 
     def test_generic_results(self):
         self.regenerate(RESULTS, os.path.join(GENERIC, "table.py"), "generic-batch/*.json",

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The warm-up benchmark alone, for both shipped specs, $TPJIT_BENCH_REPS
-# (default 5) interleaved repetitions each; raw JSON and logs in $OUT, tables
-# and plots rendered there by table.py. Exits non-zero when a benchmark run
+# The warm-up benchmark alone, for both shipped specs (or $BENCH_SPECS),
+# $TPJIT_BENCH_REPS (default 5) interleaved repetitions each; raw JSON and
+# logs in $OUT, tables and plots rendered there by table.py; then the generic
+# batch bench (16 kernels, 5 reps; TPJIT_SKIP_GENERIC=1 skips it) into
+# $OUT/generic. Exits non-zero when a benchmark run
 # fails (pipefail keeps run_bench.py's exit code).
 set -uo pipefail
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH="$PWD/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export CUDA_CACHE_DISABLE=1 NCCL_NVLS_ENABLE=0 TPJIT_REQUIRE_GPU=1
 rc=0
-for s in deepseek-v3-tp8 qwen3-30b-a3b-tp4; do
+for s in ${BENCH_SPECS:-deepseek-v3-tp8 qwen3-30b-a3b-tp4}; do
   python3 run_bench.py --build . --spec specs/$s.json --ranks 8 \
     --reps "${TPJIT_BENCH_REPS:-5}" --out "$OUT" 2>&1 | tail -4
   code=${PIPESTATUS[0]}
@@ -16,4 +18,10 @@ for s in deepseek-v3-tp8 qwen3-30b-a3b-tp4; do
   ((code == 0)) || rc=1
 done
 python3 table.py "$OUT" && cat "$OUT/README.md" || rc=1
+# The generic batch bench (nvcc; no GPU needed), raw JSON and table in $OUT/generic.
+if [[ "${TPJIT_SKIP_GENERIC:-0}" != 1 ]]; then
+  TPJIT_NO_BUILD=1 TPJITD=$PWD/daemon/tpjitd TPJIT_MINITL_DIR=$PWD/testlib \
+    GENERIC_OUT=$OUT/generic GENERIC_COMMAND="scripts/gpu-e2e; bench.sh (run.sh 16 5)" \
+    bash bench/generic/run.sh 16 5 "$(nproc)core-n16" "$PWD" || rc=1
+fi
 exit $rc
