@@ -162,6 +162,9 @@ int Run(int n, int reps, const std::string& nvcc) {
   tpjit::testing::TempDir dir;
   Setup s{dir.path(), dir.path() + "/allowed/include", nvcc, n};
   fs::create_directories(s.include);
+  // The compile sandbox's user (nobody when tpjitd runs as root) reads them.
+  fs::permissions(dir.path(), fs::perms(0755));
+  fs::permissions(dir.path() + "/allowed", fs::perms(0755));
   fs::copy(FromEnv("TPJIT_MINITL_DIR", TPJIT_MINITL_BUILT) + "/include",
            s.include, fs::copy_options::recursive);
   const int cores = static_cast<int>(std::thread::hardware_concurrency());

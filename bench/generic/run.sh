@@ -2,7 +2,9 @@
 # Generic batch bench: builds generic_batch_bench, runs it for N distinct
 # minitl kernels and REPS interleaved repetitions, and records the raw runs
 # with the machine in bench/results/generic-batch/NAME.json (its stderr in
-# NAME.log); bench/generic/table.py then renders the README there.
+# NAME.log; $GENERIC_OUT names another folder); bench/generic/table.py then
+# renders the README there. TPJIT_NO_BUILD=1 runs BUILD_DIR's binary as it
+# is (a staged copy: scripts/gpu-e2e, with TPJITD and TPJIT_MINITL_DIR set).
 #   bench/generic/run.sh [N] [REPS] [NAME] [BUILD_DIR]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -11,7 +13,7 @@ reps=${2:-5}
 name=${3:-$(nproc)core-n$n}
 build=${4:-$root/build}
 nvcc=${NVCC:-/usr/local/cuda/bin/nvcc}
-out=$root/bench/results/generic-batch
+out=${GENERIC_OUT:-$root/bench/results/generic-batch}
 mkdir -p "$out"
 if [[ -z "${TPJIT_NO_BUILD:-}" ]]; then
   cmake -S "$root" -B "$build" >/dev/null
@@ -19,7 +21,7 @@ if [[ -z "${TPJIT_NO_BUILD:-}" ]]; then
 fi
 export N=$n REPS=$reps NAME=$name LOAD_START="$(cat /proc/loadavg)"
 export NVCC_VERSION=$("$nvcc" --version | grep release)
-export DATE=$(date -u '+%F %H:%M UTC') COMMAND="bench/generic/run.sh $*"
+export DATE=$(date -u '+%F %H:%M UTC') COMMAND="${GENERIC_COMMAND:-bench/generic/run.sh $*}"
 "$build/bench/generic/generic_batch_bench" "$n" "$reps" "$nvcc" \
   2>"$out/$name.log" | tee "$out/$name.jsonl"
 export LOAD_END="$(cat /proc/loadavg)"
@@ -35,4 +37,4 @@ r = {"name": e["NAME"], "n": int(e["N"]), "reps": int(e["REPS"]), "cores": os.cp
 json.dump(r, open(sys.argv[2], "w"), indent=1)
 PY
 rm "$out/$name.jsonl"
-python3 "$root/bench/generic/table.py" "$out"
+python3 "$(dirname "$0")/table.py" "$out"

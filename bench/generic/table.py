@@ -62,8 +62,9 @@ def line(r):
 
 def machine(r):
     return (f"- {r['name']}: {r['cpu']}, {r['cores']} cores; {r['nvcc']}; {r['date']}; "
-            f"{r['reps']} reps; load average (1, 5, 15 min) at start {r['loadavg_start'].split()[:3]}, "
-            f"at end {r['loadavg_end'].split()[:3]}. Command: `{r['command']}`.")
+            f"{r['reps']} reps; load average (1, 5, 15 min) at start "
+            f"{' '.join(r['loadavg_start'].split()[:3])}, at end "
+            f"{' '.join(r['loadavg_end'].split()[:3])}. Command: `{r['command']}`.")
 
 
 def render(d):
