@@ -23,6 +23,10 @@ from tpjit.deep_gemm import plan
 
 logger = logging.getLogger("tpjit.deep_gemm")
 
+# A DeepGEMM call slower than this (a compile, or a wait for one) is listed
+# in the warm-up's result (where the time went).
+SLOW_CALL_S = 0.25
+
 
 class _Runner:
     """Runs (shape_index, [m, ...]) work, keeping one executor (the current
@@ -35,6 +39,8 @@ class _Runner:
         self.torch, self.dg, self.sweep = torch, deep_gemm, sweep
         self.shapes, self.max_ms = shapes, max_ms
         self.index, self.executor, self.calls = None, None, 0
+        self.slow_calls = []  # [shape_index, m, seconds, at] (> SLOW_CALL_S)
+        self._t0 = time.monotonic()
 
     def run(self, work):
         for index, ms in work:
@@ -45,7 +51,12 @@ class _Runner:
                     self.dg)
                 self.index = index
             for m in ms:
+                t = time.monotonic()
                 self.executor.run(m)
+                took = time.monotonic() - t
+                if took > SLOW_CALL_S and len(self.slow_calls) < 500:
+                    self.slow_calls.append([index, m, round(took, 3),
+                                            round(t - self._t0, 3)])
                 self.calls += 1
         self.torch.cuda.current_stream().synchronize()
 
@@ -130,7 +141,8 @@ def run(shapes, work_units, max_ms, device, helpers, chunks_per_process=4):
         runner.close()
         return ([u for i in ran for u in unit_chunks[i]],
                 {"calls": state["calls"].value, "helper_chunks": [],
-                 "helper_startup_s": [], "helper_failures": []})
+                 "helper_startup_s": [], "helper_failures": [],
+                 "slow_calls": runner.slow_calls})
     ctx = multiprocessing.get_context("spawn")
     state = {"lock": ctx.Lock(), "next": ctx.Value("i", 0, lock=False),
              "calls": ctx.Value("i", 0, lock=False),
@@ -150,7 +162,7 @@ def run(shapes, work_units, max_ms, device, helpers, chunks_per_process=4):
             {"calls": state["calls"].value,
              "helper_chunks": [r["chunks"] for r in got if r["ok"]],
              "helper_startup_s": [r["startup_s"] for r in got if r["ok"]],
-             "helper_failures": failures})
+             "helper_failures": failures, "slow_calls": runner.slow_calls})
 
 
 def _wait(state, n, procs, reports):

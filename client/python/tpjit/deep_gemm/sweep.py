@@ -183,6 +183,8 @@ def warmup(shapes, rank=0, world=1, policy="FAST",
                     "finish": t4 - t3, "total": t4 - t0},
         "discover_calls": discovered.get("calls", 0),
         "discover_queued": discovered.get("queued", 0),
+        "discover_messages": discovered.get("messages", {}),
+        "slow_calls": stats.get("slow_calls", []),
     }
     result.update(outcome)
     logger.info("tpjit.deep_gemm.warmup rank %d/%d: %s", rank, world,
@@ -202,10 +204,12 @@ def discover(shapes, part, max_ms):
     import deep_gemm
     t0 = time.monotonic()
     calls = queued = 0
+    errors = []
     previous = os.environ.get(NO_WAIT_ENV)
     os.environ[NO_WAIT_ENV] = "1"
+    quiet = _quiet_stdout()
     try:
-        with _quiet_stdout():
+        with quiet:
             executor, index = None, None
             for u in part:
                 if u.shape_index != index:
@@ -217,8 +221,10 @@ def discover(shapes, part, max_ms):
                 calls += 1
                 try:
                     executor.run(u.ms[0])
-                except RuntimeError:  # queued in tpjitd (or not reachable)
+                except RuntimeError as e:  # queued in tpjitd (or unreachable)
                     queued += 1
+                    if len(errors) < 2000:
+                        errors.append(str(e))
             executor = None
             torch.cuda.current_stream().synchronize()
     finally:
@@ -227,23 +233,39 @@ def discover(shapes, part, max_ms):
         else:
             os.environ[NO_WAIT_ENV] = previous
     return {"calls": calls, "queued": queued,
-            "seconds": time.monotonic() - t0}
+            "seconds": time.monotonic() - t0,
+            "messages": _tally(quiet.text + "\n".join(errors))}
+
+
+def _tally(text):
+    """tpjit-nvcc's lines in DeepGEMM's prints, counted by message (the
+    kernel-specific part of none): what the discovery's calls got."""
+    counts = {}
+    for line in text.splitlines():
+        at = line.find("tpjit-nvcc: ")
+        if at >= 0:
+            key = line[at:at + 200]
+            counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1])[:10])
 
 
 class _quiet_stdout:
-    """Sends file descriptor 1 to /dev/null (DeepGEMM prints each failed
-    compile with printf), flushing C and Python buffers at both ends."""
+    """Sends file descriptor 1 to a temp file (DeepGEMM prints each failed
+    compile with printf), flushing C and Python buffers at both ends; the
+    text is in .text afterwards."""
+
+    text = ""
 
     def __enter__(self):
         import ctypes
         import sys
+        import tempfile
         self._fflush = ctypes.CDLL(None).fflush
         sys.stdout.flush()
         self._fflush(None)
         self._saved = os.dup(1)
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, 1)
-        os.close(null)
+        self._file = tempfile.TemporaryFile()
+        os.dup2(self._file.fileno(), 1)
         return self
 
     def __exit__(self, *exc):
@@ -252,6 +274,9 @@ class _quiet_stdout:
         self._fflush(None)
         os.dup2(self._saved, 1)
         os.close(self._saved)
+        self._file.seek(0)
+        self.text = self._file.read(1 << 22).decode("utf-8", "replace")
+        self._file.close()
         return False
 
 
