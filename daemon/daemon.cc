@@ -304,21 +304,31 @@ void Daemon::Compile(
     auto& task = (*tasks)[i];
     // A hit is served here, never queued behind compiles.
     if (ServeFromCache(*deps_.store, counters_, *task, -1, {})) continue;
-    if (request.no_wait()) {
-      // Answered now as queued; the compile publishes to the cache alone.
-      task->done = [](TaskOutcome) {};
-      bool last = false;
-      {
-        absl::MutexLock lock(&batch->mu);
-        auto* r = batch->response.mutable_results(static_cast<int>(i));
-        r->set_key(task->key);
-        r->set_queued(true);
-        r->set_error("queued (no_wait): compiling in the background");
-        last = --batch->left == 0;
-      }
-      if (last) batch->done(batch->response);
+    if (!request.no_wait()) {
+      if (JoinInFlight(task)) misses.push_back(std::move(task));
+      continue;
     }
-    if (JoinInFlight(task)) misses.push_back(std::move(task));
+    // Answered as queued once the task is in flight (joined or submitted),
+    // so the caller's next request for the key joins it; the compile then
+    // publishes to the cache alone.
+    task->done = [](TaskOutcome) {};
+    const std::string key = task->key;
+    if (JoinInFlight(task)) scheduler_->Submit({std::move(task)});
+    bool last = false;
+    {
+      absl::MutexLock lock(&batch->mu);
+      auto* r = batch->response.mutable_results(static_cast<int>(i));
+      r->set_key(key);
+      r->set_queued(true);
+      r->set_error("queued (no_wait): compiling in the background");
+      last = --batch->left == 0;
+    }
+    // The last use of `request` comes before this: done() may free it.
+    if (last) {
+      if (!misses.empty()) scheduler_->Submit(std::move(misses));
+      batch->done(batch->response);
+      return;
+    }
   }
   if (!misses.empty()) scheduler_->Submit(std::move(misses));
 }

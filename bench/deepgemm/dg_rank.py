@@ -64,16 +64,23 @@ def outputs(shapes, samples, align, torch, dg):
             bq = torch.stack([x[0] for x in b]) if groups > 1 else b[0][0]
             bs = torch.stack([x[1] for x in b]) if groups > 1 else b[0][1]
             if s.masked:
-                a = [per_token_cast_to_fp8(rnd(m, s.k), use_ue8m0=False)
+                # Rows per group padded to the alignment, as a server's
+                # masked buffers are: with exactly m rows a tile of one
+                # group may store into the next group's rows (a race: the
+                # same SASS gave different bytes). masked_m = m; only the
+                # first m rows of each group are compared.
+                rows = -(-m // align) * align
+                a = [per_token_cast_to_fp8(rnd(rows, s.k), use_ue8m0=False)
                      for _ in range(groups)]
                 aq = torch.stack([x[0] for x in a])
                 asf = torch.stack([x[1] for x in a])
-                d = torch.empty(groups, m, s.n, device="cuda",
+                d = torch.zeros(groups, rows, s.n, device="cuda",
                                 dtype=torch.bfloat16)
                 masked = torch.full((groups,), m, device="cuda",
                                     dtype=torch.int32)
                 dg.fp8_m_grouped_gemm_nt_masked((aq, asf), (bq, bs), d,
                                                 masked, m)
+                d = d[:, :m]
             else:
                 aq, asf = per_token_cast_to_fp8(rnd(m, s.k), use_ue8m0=False)
                 d = torch.empty(m, s.n, device="cuda", dtype=torch.bfloat16)
