@@ -6,10 +6,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "cli/flags.h"
 #include "client/rpc/barrier_client.h"
 #include "src/barrier/barrier.h"
 #include "src/common/clock.h"
+#include "src/common/flags.h"
 
 namespace tpjit {
 namespace {
@@ -19,8 +19,8 @@ constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitTimeout = 3;
 
-const std::vector<cli::FlagDef>& BarrierFlags() {
-  static const auto* defs = new std::vector<cli::FlagDef>{
+const std::vector<FlagDef>& BarrierFlags() {
+  static const auto* defs = new std::vector<FlagDef>{
       {"group", true, "the group (job) to meet in (required)"},
       {"rank", true, "this rank, 0..world-1 (required)"},
       {"world", true, "number of ranks in the group (required)"},
@@ -39,7 +39,7 @@ std::string Usage() {
   return absl::StrCat(
       "usage: tpjit barrier --group G --rank R --world W [--timeout SECONDS] "
       "[--socket PATH]\n",
-      cli::FlagHelp(BarrierFlags()));
+      FlagHelp(BarrierFlags()));
 }
 
 struct Invocation {
@@ -50,7 +50,7 @@ struct Invocation {
 
 absl::StatusOr<Invocation> Parse(std::vector<std::string> args) {
   if (!args.empty() && args.front() == "barrier") args.erase(args.begin());
-  auto flags = cli::ParseFlags(BarrierFlags(), args);
+  auto flags = ParseFlags(BarrierFlags(), args);
   if (!flags.ok()) return flags.status();
   if (!flags->positional().empty()) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -11,12 +11,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "cli/flags.h"
 #include "cli/spec_file.h"
 #include "client/include/tpjit/client.h"
 #include "client/rpc/proto_json.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
+#include "src/common/flags.h"
 #include "src/common/status_macros.h"
 
 namespace tpjit::cli {

@@ -4,9 +4,9 @@
 #include <set>
 
 #include "absl/strings/str_format.h"
-#include "cli/flags.h"
 #include "cli/spec_file.h"
 #include "nlohmann/json.hpp"
+#include "src/common/flags.h"
 #include "src/common/status_macros.h"
 #include "src/plan/planner.h"
 #include "src/plan/sharder.h"

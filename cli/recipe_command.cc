@@ -7,12 +7,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "cli/flags.h"
 #include "cli/spec_file.h"
 #include "client/include/tpjit/client.h"
 #include "client/rpc/proto_json.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
+#include "src/common/flags.h"
 #include "src/common/status_macros.h"
 #include "tpjit/v1/recipe.grpc.pb.h"
 

@@ -9,13 +9,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "cli/flags.h"
+#include "src/common/flags.h"
+#include "src/common/socket_path.h"
 #include "src/common/status_macros.h"
 
 namespace tpjit {
 namespace {
-
-using cli::FlagDef;
 
 const std::vector<FlagDef>& Table() {
   static const auto* defs = new std::vector<FlagDef>{
@@ -139,7 +138,7 @@ absl::Status SetSandboxUser(const std::string& name, DaemonConfig* c) {
 }
 
 // The options that bound what clients may ask.
-absl::Status ParseLimits(const cli::ParsedFlags& f, DaemonConfig& c) {
+absl::Status ParseLimits(const ParsedFlags& f, DaemonConfig& c) {
   TPJIT_ASSIGN_OR_RETURN(c.max_request_bytes,
                          f.GetInt("max-request-bytes", int64_t{64} << 20,
                                   int64_t{1} << 20, int64_t{1} << 30));
@@ -167,27 +166,19 @@ absl::Status ParseLimits(const cli::ParsedFlags& f, DaemonConfig& c) {
 
 }  // namespace
 
-std::string DefaultSocketPath() {
-  if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x && *x) {
-    return absl::StrCat(x, "/tpjit/tpjitd.sock");
-  }
-  return "/run/tpjit/tpjitd.sock";
-}
-
 std::string DaemonUsage() {
-  return absl::StrCat("usage: tpjitd [FLAGS]\n", cli::FlagHelp(Table()));
+  return absl::StrCat("usage: tpjitd [FLAGS]\n", FlagHelp(Table()));
 }
 
 absl::StatusOr<DaemonConfig> ParseDaemonConfig(
     const std::vector<std::string>& args, const std::string& exe_dir) {
-  TPJIT_ASSIGN_OR_RETURN(cli::ParsedFlags first,
-                         cli::ParseFlags(Table(), args));
+  TPJIT_ASSIGN_OR_RETURN(ParsedFlags first, ParseFlags(Table(), args));
   std::vector<std::string> all;
   if (auto file = first.Get("config")) {
     TPJIT_ASSIGN_OR_RETURN(all, ReadConfigFile(*file));
   }
   all.insert(all.end(), args.begin(), args.end());
-  TPJIT_ASSIGN_OR_RETURN(cli::ParsedFlags f, cli::ParseFlags(Table(), all));
+  TPJIT_ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(Table(), all));
   if (f.Has("help")) return absl::CancelledError(DaemonUsage());
   if (!f.positional().empty()) {
     return absl::InvalidArgumentError(

@@ -60,9 +60,6 @@ absl::StatusOr<DaemonConfig> ParseDaemonConfig(
 
 std::string DaemonUsage();
 
-// $XDG_RUNTIME_DIR/tpjit/tpjitd.sock, else /run/tpjit/tpjitd.sock.
-std::string DefaultSocketPath();
-
 }  // namespace tpjit
 
 #endif  // TPJIT_DAEMON_CONFIG_H_

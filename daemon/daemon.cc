@@ -6,7 +6,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "daemon/generic_compile.h"
-#include "daemon/gpu_probe.h"
 #include "daemon/slot.h"
 #include "src/cache/local_store.h"
 #include "src/common/digest.h"
@@ -14,6 +13,7 @@
 #include "src/common/status_macros.h"
 #include "src/compile/cubin.h"
 #include "src/compile/kernel_source.h"
+#include "src/cuda/gpu_probe.h"
 #include "src/plan/spec.h"
 
 namespace tpjit {

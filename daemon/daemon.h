@@ -16,7 +16,6 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "daemon/child_process.h"
 #include "daemon/config.h"
 #include "daemon/counters.h"
 #include "daemon/executor.h"
@@ -25,6 +24,7 @@
 #include "daemon/scheduler.h"
 #include "daemon/slot.h"
 #include "src/cache/store.h"
+#include "src/common/child_process.h"
 #include "tpjit/v1/tpjit.pb.h"
 
 namespace tpjit {

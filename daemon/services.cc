@@ -3,17 +3,12 @@
 #include <iostream>
 #include <vector>
 
-#ifdef TPJIT_HAVE_METRICS
-#include "daemon/http_server.h"
-#endif
-#ifdef TPJIT_HAVE_BARRIER_SERVICE
 #include "daemon/barrier_service.h"
-#endif
+#include "daemon/http_server.h"
 
 namespace tpjit {
 namespace {
 
-#ifdef TPJIT_HAVE_METRICS
 // The HTTP port (/metrics, status page) when --http-port is set. A port that
 // cannot be bound is logged and left off: gRPC serving goes on without it.
 std::shared_ptr<void> StartHttp(Daemon& daemon) {
@@ -28,9 +23,7 @@ std::shared_ptr<void> StartHttp(Daemon& daemon) {
             << ":" << (*http)->port() << "/\n";
   return std::shared_ptr<HttpServer>(std::move(*http));
 }
-#endif
 
-#ifdef TPJIT_HAVE_BARRIER_SERVICE
 // The daemon barrier and the NCCL id rendezvous; a late rank is reported
 // with its last known warm-up progress.
 std::shared_ptr<void> AddBarrier(grpc::ServerBuilder& builder, Daemon& daemon) {
@@ -52,22 +45,15 @@ std::shared_ptr<void> AddBarrier(grpc::ServerBuilder& builder, Daemon& daemon) {
   builder.RegisterService(service.get());
   return service;
 }
-#endif
 
 }  // namespace
 
 ServiceHook ExtraServices() {
   return [](grpc::ServerBuilder& builder,
             Daemon& daemon) -> std::shared_ptr<void> {
-    (void)builder;
     auto keep = std::make_shared<std::vector<std::shared_ptr<void>>>();
-#ifdef TPJIT_HAVE_BARRIER_SERVICE
     keep->push_back(AddBarrier(builder, daemon));
-#endif
-#ifdef TPJIT_HAVE_METRICS
     keep->push_back(StartHttp(daemon));
-#endif
-    (void)daemon;
     return keep;
   };
 }

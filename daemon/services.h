@@ -1,5 +1,5 @@
-// The services tpjitd hosts beside tpjit.v1.Tpjit (barrier, metrics page),
-// each compiled in when its part is built.
+// The services tpjitd hosts beside tpjit.v1.Tpjit: the barrier service and
+// the HTTP metrics and status page.
 #ifndef TPJIT_DAEMON_SERVICES_H_
 #define TPJIT_DAEMON_SERVICES_H_
 

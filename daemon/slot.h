@@ -18,11 +18,11 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "daemon/child_process.h"
 #include "daemon/counters.h"
 #include "daemon/scheduler.h"
 #include "src/cache/kernel_entry.h"
 #include "src/cache/store.h"
+#include "src/common/child_process.h"
 #include "tpjit/v1/tpjit.pb.h"
 
 namespace tpjit {

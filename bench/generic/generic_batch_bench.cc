@@ -22,7 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "daemon/nvcc.h"
+#include "src/compile/nvcc.h"
 
 namespace {
 

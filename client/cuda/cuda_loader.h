@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "client/cuda/cuda_driver.h"
+#include "src/cuda/cuda_driver.h"
 
 namespace tpjit {
 

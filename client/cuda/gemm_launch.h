@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
-#include "client/cuda/cuda_driver.h"
+#include "src/cuda/cuda_driver.h"
 #include "src/plan/kernel_spec.h"
 
 namespace tpjit {

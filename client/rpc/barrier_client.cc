@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "src/common/socket_path.h"
 
 namespace tpjit {
 namespace {
@@ -20,13 +21,8 @@ std::string UnixTarget(const std::string& path) {
 }  // namespace
 
 std::string DefaultBarrierSocket(const EnvLookup& env) {
-  if (auto socket = env("TPJIT_SOCKET"); socket && !socket->empty()) {
-    return *socket;
-  }
-  if (auto dir = env("XDG_RUNTIME_DIR"); dir && !dir->empty()) {
-    return absl::StrCat(*dir, "/tpjit/tpjitd.sock");
-  }
-  return "/run/tpjit/tpjitd.sock";
+  return SocketPathFor(env("TPJIT_SOCKET").value_or(""),
+                       env("XDG_RUNTIME_DIR").value_or(""));
 }
 
 std::shared_ptr<grpc::Channel> UnixSocketChannel(const std::string& path) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "src/common/digest.h"
+#include "src/common/socket_path.h"
 
 namespace tpjit {
 namespace {
@@ -19,11 +20,6 @@ using grpc::health::v1::HealthCheckResponse;
 
 std::chrono::system_clock::time_point DeadlineIn(absl::Duration d) {
   return std::chrono::system_clock::now() + absl::ToChronoNanoseconds(d);
-}
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v == nullptr ? "" : v;
 }
 
 // What TargetFor treats as an explicit gRPC target rather than a path.
@@ -36,14 +32,6 @@ bool HasScheme(const std::string& s) {
 }
 
 }  // namespace
-
-std::string DefaultSocketPath() {
-  if (std::string s = Env("TPJIT_SOCKET"); !s.empty()) return s;
-  if (std::string d = Env("XDG_RUNTIME_DIR"); !d.empty()) {
-    return absl::StrCat(d, "/tpjit/tpjitd.sock");
-  }
-  return "/run/tpjit/tpjitd.sock";
-}
 
 std::string TargetFor(const std::string& socket_path_or_target) {
   const std::string& s = socket_path_or_target;

@@ -1,5 +1,5 @@
 // The cache key of a compiled kernel: SHA-256 over a canonical encoding of
-// everything that determines the cubin (DESIGN.md "Kernel key"). Nothing
+// everything that determines the cubin (docs/design.md "Kernel key"). Nothing
 // host-specific enters it. Pure and thread-safe.
 #ifndef TPJIT_SRC_COMPILE_KERNEL_KEY_H_
 #define TPJIT_SRC_COMPILE_KERNEL_KEY_H_

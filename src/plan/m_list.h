@@ -1,5 +1,5 @@
-// M lists: which token counts a warm-up must cover, per DESIGN.md's policies.
-// Pure functions, thread-safe.
+// M lists: which token counts a warm-up must cover, per the policies of
+// docs/design.md "Spec". Pure functions, thread-safe.
 #ifndef TPJIT_SRC_PLAN_M_LIST_H_
 #define TPJIT_SRC_PLAN_M_LIST_H_
 

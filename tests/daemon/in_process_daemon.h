@@ -19,13 +19,13 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "daemon/child_process.h"
 #include "daemon/daemon.h"
 #include "daemon/service.h"
 #include "daemon/services.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "src/common/child_process.h"
 #include "tpjit/v1/barrier.grpc.pb.h"
 #include "tpjit/v1/tpjit.grpc.pb.h"
 

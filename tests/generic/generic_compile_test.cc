@@ -11,10 +11,11 @@
 #include <filesystem>
 #include <fstream>
 
-#include "daemon/nvcc.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "src/common/scoped_temp_dir.h"
 #include "src/compile/compile_options.h"
+#include "src/compile/nvcc.h"
 #include "src/compile/nvcc_deps.h"
 
 namespace tpjit {
@@ -136,8 +137,8 @@ TEST_F(GenericCompileTest, ValidateCompileOptionsNamesTheRefusedOption) {
           .ok());
 }
 
-// DeepGEMM's exact flags (../shared/DESIGN.md), debug variants included, pass
-// and come out canonical.
+// DeepGEMM's exact flags (docs/design.md, field notes), debug variants
+// included, pass and come out canonical.
 TEST_F(GenericCompileTest, DeepGemmFlagsPassTheAllowList) {
   const std::vector<std::string> flags = {
       "-std=c++20",

@@ -23,11 +23,12 @@
 
 namespace tpjit {
 
-class CudaDriver;      // client/cuda/cuda_driver.h
+class CudaDriver;      // src/cuda/cuda_driver.h
 class LoadedManifest;  // client/include/tpjit/loaded_manifest.h
 
 // $TPJIT_SOCKET, else $XDG_RUNTIME_DIR/tpjit/tpjitd.sock, else
-// /run/tpjit/tpjitd.sock (tpjitd's own default).
+// /run/tpjit/tpjitd.sock (tpjitd's own default; defined once, in
+// src/common/socket_path.cc).
 std::string DefaultSocketPath();
 
 // A gRPC target for a socket path or target: "/a/b.sock" -> "unix:/a/b.sock";

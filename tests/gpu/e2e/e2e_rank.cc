@@ -17,7 +17,6 @@
 
 #include "absl/strings/numbers.h"
 #include "cli/spec_file.h"
-#include "client/cuda/cuda_driver.h"
 #include "client/cuda/cuda_loader.h"
 #include "client/cuda/gemm_launch.h"
 #include "client/include/tpjit/client.h"
@@ -26,6 +25,7 @@
 #include "nlohmann/json.hpp"
 #include "src/barrier/nccl_api.h"
 #include "src/barrier/nccl_barrier.h"
+#include "src/cuda/cuda_driver.h"
 #include "src/plan/spec.h"
 #include "tests/gpu/gemm_host.h"
 

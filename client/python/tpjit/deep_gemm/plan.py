@@ -10,7 +10,7 @@ rank computes the same plan from the same arguments.
 import collections
 import json
 
-# tpjit's family ids (DESIGN.md) -> the DeepGEMM call that SGLang's warm-up
+# tpjit's family ids (docs/design.md) -> the DeepGEMM call that SGLang's warm-up
 # makes for that kind. "contig" kinds keep only Ms aligned to the
 # contiguous-layout alignment; "masked" kinds pass M as expected_m.
 KINDS = {

@@ -1,8 +1,9 @@
-// A tiny flag parser for the tpjit commands: each command declares its flags
-// once (name, whether it takes a value, help, environment variable); parsing
-// errors name the flag. Not thread-safe (used from main only).
-#ifndef TPJIT_CLI_FLAGS_H_
-#define TPJIT_CLI_FLAGS_H_
+// A tiny flag parser shared by tpjitd's config table (daemon/config) and the
+// tpjit commands (cli/): each declares its flags once (name, whether it takes
+// a value, help, environment variable); parsing errors name the flag and
+// where its value came from. Not thread-safe (used from main only).
+#ifndef TPJIT_SRC_COMMON_FLAGS_H_
+#define TPJIT_SRC_COMMON_FLAGS_H_
 
 #include <map>
 #include <optional>
@@ -11,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace tpjit::cli {
+namespace tpjit {
 
 struct FlagDef {
   std::string name;  // without dashes, e.g. "spec"
@@ -48,6 +49,6 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<FlagDef>& defs,
 // "  --spec FILE   the warm-up spec (JSON)" lines for a usage message.
 std::string FlagHelp(const std::vector<FlagDef>& defs);
 
-}  // namespace tpjit::cli
+}  // namespace tpjit
 
-#endif  // TPJIT_CLI_FLAGS_H_
+#endif  // TPJIT_SRC_COMMON_FLAGS_H_

@@ -1,8 +1,8 @@
 // Child processes that speak the worker protocol (proto/tpjit/v1/worker.proto)
 // over a pair of pipes. ProcessLauncher is the seam tests replace to inject
 // crashes and hangs. A ChildProcess is used by one thread at a time.
-#ifndef TPJIT_DAEMON_CHILD_PROCESS_H_
-#define TPJIT_DAEMON_CHILD_PROCESS_H_
+#ifndef TPJIT_SRC_COMMON_CHILD_PROCESS_H_
+#define TPJIT_SRC_COMMON_CHILD_PROCESS_H_
 
 #include <memory>
 #include <string>
@@ -44,4 +44,4 @@ bool ReadFrame(int fd, std::string* bytes);
 
 }  // namespace tpjit
 
-#endif  // TPJIT_DAEMON_CHILD_PROCESS_H_
+#endif  // TPJIT_SRC_COMMON_CHILD_PROCESS_H_

@@ -4,8 +4,8 @@
 // machines without a GPU (where only the link stub exists) and report
 // UNAVAILABLE when asked for the driver. Uses only types from <cuda.h>; never
 // links libcuda. Implementations are thread-safe (the driver API is).
-#ifndef TPJIT_CLIENT_CUDA_CUDA_DRIVER_H_
-#define TPJIT_CLIENT_CUDA_CUDA_DRIVER_H_
+#ifndef TPJIT_SRC_CUDA_CUDA_DRIVER_H_
+#define TPJIT_SRC_CUDA_CUDA_DRIVER_H_
 
 #include <cuda.h>
 
@@ -71,4 +71,4 @@ absl::Status CuStatus(CudaDriver* driver, CUresult result,
 
 }  // namespace tpjit
 
-#endif  // TPJIT_CLIENT_CUDA_CUDA_DRIVER_H_
+#endif  // TPJIT_SRC_CUDA_CUDA_DRIVER_H_

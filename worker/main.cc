@@ -9,8 +9,8 @@
 #include <cstring>
 #include <string>
 
-#include "daemon/child_process.h"
-#include "daemon/worker_handlers.h"
+#include "src/common/child_process.h"
+#include "worker/handlers.h"
 
 namespace {
 

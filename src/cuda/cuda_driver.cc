@@ -1,4 +1,4 @@
-#include "client/cuda/cuda_driver.h"
+#include "src/cuda/cuda_driver.h"
 
 #include <dlfcn.h>
 

@@ -7,8 +7,8 @@
 // (src/compile/nvcc_deps.h) and nvcc's exit status; a compile error is
 // ok=false with the filtered log as the error.
 #include "absl/strings/str_cat.h"
-#include "daemon/nvcc.h"
-#include "daemon/worker_handlers.h"
+#include "src/compile/nvcc.h"
+#include "worker/handlers.h"
 
 namespace tpjit {
 namespace {

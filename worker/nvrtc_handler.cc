@@ -1,7 +1,7 @@
 // NVRTC handlers of tpjit-worker.
 #include "absl/strings/str_cat.h"
-#include "daemon/worker_handlers.h"
 #include "src/compile/nvrtc_compiler.h"
+#include "worker/handlers.h"
 
 namespace tpjit {
 namespace {

@@ -2,15 +2,11 @@
 // each cubin with cuModuleLoadData and reports registers, local (spill)
 // bytes and static shared memory of each symbol.
 #include "absl/strings/str_cat.h"
-#include "daemon/worker_handlers.h"
-
-#ifdef TPJIT_HAVE_CUDA_LOADER
-#include "client/cuda/cuda_driver.h"
-#endif
+#include "src/cuda/cuda_driver.h"
+#include "worker/handlers.h"
 
 namespace tpjit {
 
-#ifdef TPJIT_HAVE_CUDA_LOADER
 namespace {
 
 absl::StatusOr<CudaDriver*> ContextOn(int gpu) {
@@ -85,13 +81,5 @@ void HandleLoadCheck(const tpjit::v1::WorkerRequest& request, int gpu,
   d->ModuleUnload(module);
   response->set_ok(true);
 }
-#else
-void HandleLoadCheck(const tpjit::v1::WorkerRequest& request, int gpu,
-                     tpjit::v1::WorkerResponse* response) {
-  (void)request;
-  (void)gpu;
-  response->set_error("this worker was built without the CUDA loader");
-}
-#endif
 
 }  // namespace tpjit

@@ -1,4 +1,4 @@
-#include "daemon/child_process.h"
+#include "src/common/child_process.h"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -1,8 +1,8 @@
 // What a tpjit-worker process does with each request kind. Each handler
 // fills `response` (ok=false + error + log on failure). Not thread-safe: a
 // worker process handles one request at a time.
-#ifndef TPJIT_DAEMON_WORKER_HANDLERS_H_
-#define TPJIT_DAEMON_WORKER_HANDLERS_H_
+#ifndef TPJIT_WORKER_HANDLERS_H_
+#define TPJIT_WORKER_HANDLERS_H_
 
 #include "tpjit/v1/worker.pb.h"
 
@@ -21,4 +21,4 @@ void HandleLoadCheck(const tpjit::v1::WorkerRequest& request, int gpu,
 
 }  // namespace tpjit
 
-#endif  // TPJIT_DAEMON_WORKER_HANDLERS_H_
+#endif  // TPJIT_WORKER_HANDLERS_H_

@@ -1,6 +1,6 @@
 // How many GPUs the node has, asked of the CUDA runtime (which starts and
 // reports "no device" on machines without a GPU). Creates no context.
-#include "daemon/gpu_probe.h"
+#include "src/cuda/gpu_probe.h"
 
 #include <cuda_runtime_api.h>
 

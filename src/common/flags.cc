@@ -1,4 +1,4 @@
-#include "cli/flags.h"
+#include "src/common/flags.h"
 
 #include <cstdlib>
 
@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace tpjit::cli {
+namespace tpjit {
 
 std::optional<std::string> ParsedFlags::Get(const std::string& name) const {
   auto it = values_.find(name);
@@ -108,4 +108,4 @@ std::string FlagHelp(const std::vector<FlagDef>& defs) {
   return out;
 }
 
-}  // namespace tpjit::cli
+}  // namespace tpjit
