@@ -273,10 +273,18 @@ absl::StatusOr<int> Stats(const ParsedFlags& flags, const Connector& connect,
     out << j.dump() << "\n";
     return 0;
   }
-  for (const auto& [name, value] : j.items()) {
+  // One "name: value" line per field; a message's fields as "name.field".
+  auto line = [&out](const std::string& name, const nlohmann::json& value) {
     out << name << ": "
         << (value.is_string() ? value.get<std::string>() : value.dump())
         << "\n";
+  };
+  for (const auto& [name, value] : j.items()) {
+    if (!value.is_object()) {
+      line(name, value);
+      continue;
+    }
+    for (const auto& [field, v] : value.items()) line(name + "." + field, v);
   }
   return 0;
 }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "src/cache/redis_client.h"
 #include "src/common/flags.h"
 #include "src/common/socket_path.h"
 #include "src/common/status_macros.h"
@@ -83,6 +84,24 @@ const std::vector<FlagDef>& Table() {
       {"max-barrier-groups", true,
        "barrier groups and rendezvous entries remembered at once",
        "TPJIT_MAX_BARRIER_GROUPS"},
+      {"remote-cache", true,
+       "Redis tier behind the cache dir: redis://HOST:PORT[/DB] or "
+       "unix:///PATH[?db=DB] (password: TPJIT_REMOTE_CACHE_PASSWORD or "
+       "--remote-cache-password-file)",
+       "TPJIT_REMOTE_CACHE"},
+      {"remote-cache-prefix", true, "Redis key prefix, one per deployment",
+       "TPJIT_REMOTE_CACHE_PREFIX"},
+      {"remote-cache-ttl", true, "seconds a Redis entry lives after its put",
+       "TPJIT_REMOTE_CACHE_TTL"},
+      {"remote-cache-timeout", true,
+       "seconds bounding each Redis connect and command",
+       "TPJIT_REMOTE_CACHE_TIMEOUT"},
+      {"remote-cache-max-entry-bytes", true,
+       "larger entries are not sent to Redis",
+       "TPJIT_REMOTE_CACHE_MAX_ENTRY_BYTES"},
+      {"remote-cache-password-file", true,
+       "file holding the Redis password (AUTH)",
+       "TPJIT_REMOTE_CACHE_PASSWORD_FILE"},
       {"help", false, "show this help"},
   };
   return *defs;
@@ -170,6 +189,33 @@ std::string DaemonUsage() {
   return absl::StrCat("usage: tpjitd [FLAGS]\n", FlagHelp(Table()));
 }
 
+namespace {
+
+absl::Status ParseRemoteCache(const ParsedFlags& f, DaemonConfig& c) {
+  c.remote_cache = f.Get("remote-cache").value_or("");
+  if (!c.remote_cache.empty()) {
+    auto a = ParseRedisUrl(c.remote_cache);
+    if (!a.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--remote-cache: ", a.status().message()));
+    }
+  }
+  c.remote_cache_prefix = f.Get("remote-cache-prefix").value_or("tpjit:");
+  c.remote_cache_password_file =
+      f.Get("remote-cache-password-file").value_or("");
+  TPJIT_ASSIGN_OR_RETURN(
+      c.remote_cache_ttl_seconds,
+      f.GetDouble("remote-cache-ttl", 7 * 24 * 3600, 1, 365 * 24 * 3600));
+  TPJIT_ASSIGN_OR_RETURN(c.remote_cache_timeout_seconds,
+                         f.GetDouble("remote-cache-timeout", 0.25, 0.001, 60));
+  TPJIT_ASSIGN_OR_RETURN(
+      c.remote_cache_max_entry_bytes,
+      f.GetInt("remote-cache-max-entry-bytes", 64 << 20, 1024, 512 << 20));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<DaemonConfig> ParseDaemonConfig(
     const std::vector<std::string>& args, const std::string& exe_dir) {
   TPJIT_ASSIGN_OR_RETURN(ParsedFlags first, ParseFlags(Table(), args));
@@ -220,6 +266,7 @@ absl::StatusOr<DaemonConfig> ParseDaemonConfig(
   if (auto list = f.Get("include-allowlist")) {
     c.include_allowlist = absl::StrSplit(*list, ':', absl::SkipEmpty());
   }
+  TPJIT_RETURN_IF_ERROR(ParseRemoteCache(f, c));
   if (c.socket.empty()) return absl::InvalidArgumentError("--socket: empty");
   if (c.cache_dir.empty()) {
     return absl::InvalidArgumentError("--cache-dir: empty");

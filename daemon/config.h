@@ -51,6 +51,15 @@ struct DaemonConfig {
   int sandbox_uid = -1;
   int sandbox_gid = -1;
   int64_t compile_memory_bytes = int64_t{16} << 30;  // RLIMIT_AS per nvcc
+  // The Redis tier (docs/operations.md); empty: none. Its password comes
+  // from remote_cache_password_file or $TPJIT_REMOTE_CACHE_PASSWORD, never a
+  // flag.
+  std::string remote_cache;
+  std::string remote_cache_prefix = "tpjit:";
+  double remote_cache_ttl_seconds = 7 * 24 * 3600;
+  double remote_cache_timeout_seconds = 0.25;
+  int64_t remote_cache_max_entry_bytes = 64 << 20;
+  std::string remote_cache_password_file;
 };
 
 // Parses argv[1..] (and the file named by --config). `exe_dir` locates the

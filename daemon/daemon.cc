@@ -7,7 +7,7 @@
 #include "absl/time/clock.h"
 #include "daemon/generic_compile.h"
 #include "daemon/slot.h"
-#include "src/cache/local_store.h"
+#include "daemon/stores.h"
 #include "src/common/digest.h"
 #include "src/common/request_limits.h"
 #include "src/common/status_macros.h"
@@ -35,9 +35,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(DaemonConfig config,
                                                        DaemonDeps deps) {
   std::unique_ptr<Daemon> d(new Daemon(std::move(config), std::move(deps)));
   if (!d->deps_.store) {
-    auto store =
-        OpenLocalStore(d->config_.cache_dir, d->config_.cache_max_bytes,
-                       d->config_.allow_shared_cache);
+    auto store = OpenDaemonStore(d->config_);
     if (!store.ok()) return store.status();
     d->deps_.store = std::move(*store);
   }
@@ -454,6 +452,7 @@ tpjit::v1::StatsResponse Daemon::Stats() {
   s.set_barrier_waits(counters_.barrier_waits.load());
   s.set_barrier_timeouts(counters_.barrier_timeouts.load());
   s.set_queue_depth(scheduler_ ? scheduler_->Depth() : 0);
+  *s.mutable_remote_cache() = RemoteStats(*deps_.store);
   return s;
 }
 

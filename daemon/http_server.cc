@@ -145,6 +145,55 @@ void WriteHistogram(const StatsResponse& s, const DaemonCounters& c,
   w.Sample(name + "_count", "", absl::StrCat(cumulative));
 }
 
+// The Redis tier's counters, up gauge and call latency histogram; nothing
+// without a remote tier.
+void WriteRemote(const StatsResponse& s, MetricsWriter& w) {
+  const auto& r = s.remote_cache();
+  if (r.address().empty()) return;
+  const char* c = "counter";
+  struct Counter {
+    const char* name;
+    const char* help;
+    int64_t value;
+  };
+  const Counter counters[] = {
+      {"hits", "Entries found in the remote cache.", r.hits()},
+      {"misses", "Entries not found in the remote cache.", r.misses()},
+      {"errors", "Remote cache calls that failed.", r.errors()},
+      {"corrupt", "Remote values that failed verification (ignored).",
+       r.corrupt()},
+      {"bytes_read", "Bytes read from the remote cache.", r.bytes_read()},
+      {"bytes_written", "Bytes written to the remote cache.",
+       r.bytes_written()},
+      {"put_drops", "Remote puts not sent (queue full, entry too large).",
+       r.put_drops()},
+      {"full", "Remote puts refused by a full Redis.", r.full()},
+      {"leases_won", "Kernels this node compiled under a fleet lease.",
+       r.leases_won()},
+      {"lease_waits", "Kernels another node was compiling.", r.lease_waits()},
+      {"lease_timeouts", "Lease waits that ended at their deadline.",
+       r.lease_timeouts()},
+  };
+  for (const Counter& k : counters) {
+    w.Scalar(absl::StrCat("tpjit_remote_cache_", k.name, "_total"), c, k.help,
+             static_cast<double>(k.value));
+  }
+  w.Scalar("tpjit_remote_cache_up", "gauge",
+           "1 while the remote cache answers.", r.healthy() ? 1 : 0);
+  const std::string name = "tpjit_remote_cache_call_seconds";
+  w.Family(name, "histogram", "Latency of one remote cache call.");
+  int64_t cumulative = 0;
+  for (int b = 0; b < r.latency_counts_size(); ++b) {
+    cumulative += r.latency_counts(b);
+    std::string le = b < r.latency_bounds_ms_size()
+                         ? Num(r.latency_bounds_ms(b) / 1000)
+                         : "+Inf";
+    w.Sample(name + "_bucket", absl::StrCat("le=\"", le, "\""),
+             absl::StrCat(cumulative));
+  }
+  w.Sample(name + "_count", "", absl::StrCat(cumulative));
+}
+
 void WriteSlots(const StatusResponse& st, MetricsWriter& w) {
   struct Column {
     const char* name;
@@ -197,6 +246,7 @@ std::string RenderMetrics(const StatsResponse& stats,
   WriteGauges(stats, status, w);
   WriteHistogram(stats, counters, w);
   WriteSlots(status, w);
+  WriteRemote(stats, w);
   return w.Take();
 }
 
@@ -328,6 +378,14 @@ function render(d) {
     ["cache", s.cacheDir + ": " + n(s.cacheEntries) + " entries, " +
         bytes(s.cacheBytes) + ", " + n(s.cacheEvictions) + " evicted, " +
         n(s.cacheCorrupt) + " corrupt"],
+    ["remote cache", !(s.remoteCache || {}).address ? "none" :
+        s.remoteCache.address + (s.remoteCache.healthy ? ": up, " :
+        ": DEGRADED (" + s.remoteCache.detail + "), ") +
+        n(s.remoteCache.hits) + " hits, " + n(s.remoteCache.misses) +
+        " misses, " + n(s.remoteCache.errors) + " errors, " +
+        bytes(s.remoteCache.bytesRead) + " read, leases " +
+        n(s.remoteCache.leasesWon) + " won / " +
+        n(s.remoteCache.leaseWaits) + " waited"],
     ["barrier waits / time-outs",
         n(s.barrierWaits) + " / " + n(s.barrierTimeouts)],
     ["slots x procs, GPUs", n(s.slots) + " x " + n(s.procsPerSlot) + ", " +

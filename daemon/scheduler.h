@@ -45,7 +45,8 @@ struct CompileTask {
   std::vector<std::string> symbols_to_check;  // load-check these (if GPU)
   double cost = 1.0;                          // estimated compile seconds
   double timeout_seconds = 120;
-  int attempts = 0;  // crashes / time-outs so far
+  int attempts = 0;   // crashes / time-outs so far
+  int deferrals = 0;  // put back because another node was compiling it
   int last_slot = -1;
   // When set, a cached entry is served only if this accepts the entry's
   // recorded dependencies (NVCC: the request's headers still match).

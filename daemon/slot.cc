@@ -212,6 +212,13 @@ void Slot::LoadCheck(const CompileTask& task, TaskOutcome& outcome) {
 void Slot::Execute(CompileTask& task, int proc,
                    std::shared_ptr<CompileTask> self) {
   if (FromCache(task)) return;
+  // Being compiled elsewhere (another node of the fleet): other work first,
+  // once; by the time it comes back, its entry has usually been published.
+  if (task.deferrals == 0 && store_->LeasedElsewhere(task.key)) {
+    ++task.deferrals;
+    scheduler_->Submit({std::move(self)});
+    return;
+  }
   std::unique_ptr<StoreLease> lease = store_->AcquireOrWait(
       task.key, absl::Now() + absl::Seconds(2 * task.timeout_seconds + 10));
   if (!lease && FromCache(task)) return;

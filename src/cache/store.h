@@ -70,6 +70,9 @@ class Store {
   // duplicate compile beats a hang).
   virtual std::unique_ptr<StoreLease> AcquireOrWait(absl::string_view key,
                                                     absl::Time deadline) = 0;
+  // A hint, no promise: true if another owner holds `key`'s lease now (it is
+  // being compiled elsewhere). False on any failure or when it cannot tell.
+  virtual bool LeasedElsewhere(absl::string_view key) { return false; }
   // Makes every AcquireOrWait, now and later, return nullptr at once (within
   // one back-off step): shutdown.
   virtual void CancelWaits() {}

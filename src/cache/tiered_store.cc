@@ -109,6 +109,13 @@ std::unique_ptr<StoreLease> TieredStore::AcquireOrWait(absl::string_view key,
   return std::make_unique<Lease>(this, std::move(held));
 }
 
+bool TieredStore::LeasedElsewhere(absl::string_view key) {
+  for (auto& t : tiers_) {
+    if (t->LeasedElsewhere(key)) return true;
+  }
+  return false;
+}
+
 void TieredStore::CancelWaits() {
   for (auto& t : tiers_) t->CancelWaits();
 }

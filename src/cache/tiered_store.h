@@ -54,6 +54,7 @@ class TieredStore final : public Store {
   absl::Status Remove(absl::string_view key) override;
   std::unique_ptr<StoreLease> AcquireOrWait(absl::string_view key,
                                             absl::Time deadline) override;
+  bool LeasedElsewhere(absl::string_view key) override;  // any tier's
   void CancelWaits() override;
   // The first tier's health: later tiers are an optimisation.
   absl::Status Health() override;

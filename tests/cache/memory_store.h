@@ -76,6 +76,10 @@ class MemoryStore final : public Store {
     return std::make_unique<MemoryLease>(this, k);
   }
 
+  bool LeasedElsewhere(absl::string_view key) override {
+    return Leased(std::string(key));
+  }
+
   void CancelWaits() override {
     absl::MutexLock lock(&mu_);
     cancelled_ = true;

@@ -35,6 +35,9 @@ class SharedStore final : public Store {
                                             absl::Time d) override {
     return s_->AcquireOrWait(k, d);
   }
+  bool LeasedElsewhere(absl::string_view k) override {
+    return s_->LeasedElsewhere(k);
+  }
   void CancelWaits() override { s_->CancelWaits(); }
   absl::Status Health() override { return s_->Health(); }
   StoreStats Stats() override { return s_->Stats(); }
@@ -174,6 +177,8 @@ TEST(TieredStoreTest, RemoteLeaseIsReleasedAfterTheQueuedPut) {
       node1->AcquireOrWait(TestKey(1), absl::Now() + kWait);
   ASSERT_NE(lease, nullptr);
   ASSERT_TRUE(remote.Leased(TestKey(1)));
+  EXPECT_TRUE(node2->LeasedElsewhere(TestKey(1)));  // a hint to do other work
+  EXPECT_FALSE(node2->LeasedElsewhere(TestKey(2)));
 
   std::atomic<bool> done{false};
   std::unique_ptr<StoreLease> second;

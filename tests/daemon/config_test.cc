@@ -55,6 +55,27 @@ TEST(DaemonConfigTest, BadValuesNameTheOptionAndWhereItCameFrom) {
   EXPECT_FALSE(ParseDaemonConfig({"--config", "/no/such/file"}, "/bin").ok());
 }
 
+TEST(DaemonConfigTest, RemoteCacheIsCheckedAndKeepsNoSecretInArgv) {
+  auto d = ParseDaemonConfig({}, "/bin");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->remote_cache, "");
+  EXPECT_EQ(d->remote_cache_prefix, "tpjit:");
+  auto ok = ParseDaemonConfig(
+      {"--remote-cache", "redis://10.0.0.5:6379/2", "--remote-cache-prefix",
+       "prod-a:", "--remote-cache-timeout", "0.1"},
+      "/bin");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->remote_cache_prefix, "prod-a:");
+  EXPECT_DOUBLE_EQ(ok->remote_cache_timeout_seconds, 0.1);
+  for (const char* bad : {"http://x:1", "redis://x", "redis://u:hunter2@x:1"}) {
+    auto b = ParseDaemonConfig({"--remote-cache", bad}, "/bin");
+    EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(b.status().message().find("--remote-cache"), std::string::npos);
+    EXPECT_EQ(b.status().message().find("hunter2"), std::string::npos);
+  }
+  EXPECT_FALSE(ParseDaemonConfig({"--remote-cache-timeout", "0"}, "/bin").ok());
+}
+
 TEST(DaemonConfigTest, RequestLimitsHaveDefaultsAndBounds) {
   auto d = ParseDaemonConfig({}, "/bin");
   ASSERT_TRUE(d.ok()) << d.status();

@@ -93,6 +93,33 @@ TEST(RenderMetrics, HistogramIsCumulative) {
   EXPECT_THAT(text, HasSubstr("tpjit_compile_seconds_sum 2.75\n"));
 }
 
+TEST(RenderMetrics, RemoteCacheOnlyWithARemoteTier) {
+  State s;
+  Fill(s);
+  EXPECT_THAT(RenderMetrics(s.stats, s.status, s.counters),
+              Not(HasSubstr("tpjit_remote_cache")));
+  auto* r = s.stats.mutable_remote_cache();
+  r->set_address("redis://10.0.0.5:6379");
+  r->set_healthy(false);
+  r->set_hits(7);
+  r->set_leases_won(2);
+  for (double b : {1.0, 10.0}) r->add_latency_bounds_ms(b);
+  for (int64_t c : {3, 1, 1}) r->add_latency_counts(c);
+  std::string text = RenderMetrics(s.stats, s.status, s.counters);
+  EXPECT_THAT(text, HasSubstr("tpjit_remote_cache_hits_total 7\n"));
+  EXPECT_THAT(text, HasSubstr("tpjit_remote_cache_leases_won_total 2\n"));
+  EXPECT_THAT(text, HasSubstr("tpjit_remote_cache_up 0\n"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("tpjit_remote_cache_call_seconds_bucket{le=\"0.01\"} 4\n"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("tpjit_remote_cache_call_seconds_bucket{le=\"+Inf\"} 5\n"));
+  EXPECT_THAT(
+      RenderStatusJson(s.stats, s.status),
+      HasSubstr("\"remoteCache\":{\"address\":\"redis://10.0.0.5:6379\""));
+}
+
 TEST(RenderStatusJson, HoldsStatsAndSlots) {
   State s;
   Fill(s);

@@ -1,0 +1,302 @@
+#include "src/cache/redis_store.h"
+
+#include <iostream>
+
+#include "absl/random/random.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+
+namespace tpjit {
+namespace {
+
+// KEYS[1] = lease key, ARGV[1] = token (, ARGV[2] = ttl ms).
+constexpr char kRelease[] =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('del', KEYS[1]) else return 0 end";
+constexpr char kRenew[] =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+
+std::string Millis(absl::Duration d) {
+  return absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(d)));
+}
+
+std::string NewToken() {
+  static absl::Mutex mu(absl::kConstInit);
+  static absl::BitGen* gen = new absl::BitGen();
+  absl::MutexLock lock(&mu);
+  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(*gen),
+                         absl::Uniform<uint64_t>(*gen));
+}
+
+}  // namespace
+
+class RedisStore::RedisLease final : public StoreLease {
+ public:
+  RedisLease(RedisStore* s, std::string key, std::string token)
+      : s_(s), key_(std::move(key)), token_(std::move(token)) {}
+  ~RedisLease() override { s_->Release(key_, token_); }
+
+ private:
+  RedisStore* s_;
+  std::string key_, token_;
+};
+
+RedisStore::RedisStore(std::unique_ptr<RedisConnector> connector,
+                       RedisStoreOptions options)
+    : connector_(std::move(connector)), options_(std::move(options)) {
+  renewer_ = std::thread([this] { RunRenewer(); });
+}
+
+RedisStore::~RedisStore() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  renewer_.join();
+}
+
+absl::StatusOr<RedisReply> RedisStore::Call(
+    const std::vector<std::string>& args) {
+  std::unique_ptr<RedisConnection> conn;
+  {
+    absl::MutexLock lock(&mu_);
+    if (absl::Now() < down_until_) {
+      errors_.fetch_add(1);
+      return last_error_;
+    }
+    if (!idle_.empty()) {
+      conn = std::move(idle_.back());
+      idle_.pop_back();
+    }
+  }
+  const absl::Time start = absl::Now();
+  if (!conn) {
+    auto c = connector_->Connect();
+    if (!c.ok()) {
+      MarkDown(c.status());
+      return c.status();
+    }
+    conn = std::move(*c);
+  }
+  absl::StatusOr<RedisReply> r = conn->Command(args);
+  Record(absl::Now() - start);
+  if (!r.ok()) {
+    MarkDown(r.status());
+    return r.status();
+  }
+  absl::MutexLock lock(&mu_);
+  if (!last_error_.ok()) {
+    std::cerr << "tpjitd: remote cache " << options_.describe
+              << " reachable again\n";
+  }
+  last_error_ = absl::OkStatus();
+  if (idle_.size() < options_.max_idle_connections) {
+    idle_.push_back(std::move(conn));
+  }
+  return r;
+}
+
+void RedisStore::MarkDown(const absl::Status& why) {
+  errors_.fetch_add(1);
+  absl::MutexLock lock(&mu_);
+  if (last_error_.ok()) {
+    std::cerr << "tpjitd: remote cache " << options_.describe
+              << " unavailable, serving locally: " << why.message() << "\n";
+  }
+  last_error_ = absl::UnavailableError(
+      absl::StrCat("remote cache unavailable: ", why.message()));
+  down_until_ = absl::Now() + options_.retry_after;
+  idle_.clear();  // a failure may have broken them all (a restart)
+}
+
+void RedisStore::Record(absl::Duration latency) {
+  const double ms = absl::ToDoubleMilliseconds(latency);
+  size_t b = 0;
+  while (b < std::size(kRedisLatencyBoundsMs) && ms > kRedisLatencyBoundsMs[b])
+    ++b;
+  latency_[b].fetch_add(1, std::memory_order_relaxed);
+}
+
+absl::Status RedisStore::Ping() {
+  auto r = Call({"PING"});
+  if (!r.ok()) return r.status();
+  if (r->error()) return absl::UnavailableError(r->str);
+  return absl::OkStatus();
+}
+
+std::optional<CacheEntry> RedisStore::Get(absl::string_view key) {
+  auto r = Call({"GET", absl::StrCat(options_.prefix, "e:", key)});
+  if (!r.ok()) return std::nullopt;
+  if (r->nil()) {
+    misses_.fetch_add(1);
+    return std::nullopt;
+  }
+  absl::StatusOr<CacheEntry> e =
+      r->type == RedisReply::Type::kString
+          ? DecodeCacheEntry(r->str, key)
+          : absl::DataLossError(r->error() ? r->str : "not a string value");
+  bytes_read_.fetch_add(static_cast<int64_t>(r->str.size()));
+  if (!e.ok()) {  // foreign or corrupt: ignored, replaced by the next put
+    corrupt_.fetch_add(1);
+    misses_.fetch_add(1);
+    std::cerr << "tpjitd: remote entry " << key.substr(0, 12)
+              << " ignored: " << e.status().message() << "\n";
+    return std::nullopt;
+  }
+  hits_.fetch_add(1);
+  return std::move(*e);
+}
+
+absl::Status RedisStore::Put(const CacheEntry& entry) {
+  if (!IsValidCacheKey(entry.key)) {
+    return absl::InvalidArgumentError("remote put: invalid key");
+  }
+  std::string bytes =
+      EncodeCacheEntry(entry.key, entry.metadata, entry.payload);
+  if (static_cast<int64_t>(bytes.size()) > options_.max_entry_bytes) {
+    put_drops_.fetch_add(1);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("remote put: entry of ", bytes.size(),
+                     " bytes is over the limit of ", options_.max_entry_bytes));
+  }
+  const int64_t size = static_cast<int64_t>(bytes.size());
+  auto r = Call({"SET", absl::StrCat(options_.prefix, "e:", entry.key),
+                 std::move(bytes), "PX", Millis(options_.ttl)});
+  if (!r.ok()) return r.status();
+  if (r->error()) {
+    errors_.fetch_add(1);
+    if (absl::StartsWith(r->str, "OOM")) full_.fetch_add(1);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("remote put refused: ", r->str));
+  }
+  bytes_written_.fetch_add(size);
+  return absl::OkStatus();
+}
+
+absl::Status RedisStore::Remove(absl::string_view key) {
+  auto r = Call({"DEL", absl::StrCat(options_.prefix, "e:", key)});
+  if (!r.ok()) return r.status();
+  return r->error() ? absl::UnavailableError(r->str) : absl::OkStatus();
+}
+
+std::unique_ptr<StoreLease> RedisStore::AcquireOrWait(absl::string_view key,
+                                                      absl::Time deadline) {
+  const std::string lease_key = absl::StrCat(options_.prefix, "l:", key);
+  const std::string entry_key = absl::StrCat(options_.prefix, "e:", key);
+  const std::string token = NewToken();
+  absl::Duration backoff = options_.min_backoff;
+  bool waited = false;
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (cancelled_) return nullptr;
+    }
+    auto won =
+        Call({"SET", lease_key, token, "NX", "PX", Millis(options_.lease_ttl)});
+    if (!won.ok() || won->error()) return nullptr;  // compile without it
+    auto published = Call({"EXISTS", entry_key});
+    const bool exists = published.ok() &&
+                        published->type == RedisReply::Type::kInteger &&
+                        published->integer > 0;
+    if (won->type == RedisReply::Type::kStatus) {
+      if (exists) {  // published just before: nothing to compile
+        Release(lease_key, token);
+        return nullptr;
+      }
+      leases_won_.fetch_add(1);
+      absl::MutexLock lock(&mu_);
+      held_[lease_key] = token;
+      return std::make_unique<RedisLease>(this, lease_key, token);
+    }
+    if (exists || !published.ok()) return nullptr;
+    if (!waited) lease_waits_.fetch_add(1);
+    waited = true;
+    if (absl::Now() >= deadline) {
+      lease_timeouts_.fetch_add(1);
+      return nullptr;
+    }
+    if (!Backoff(std::min(backoff, deadline - absl::Now()))) return nullptr;
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+void RedisStore::Release(const std::string& lease_key,
+                         const std::string& token) {
+  {
+    absl::MutexLock lock(&mu_);
+    held_.erase(lease_key);
+  }
+  // On failure the lease expires after lease_ttl.
+  Call({"EVAL", kRelease, "1", lease_key, token}).IgnoreError();
+}
+
+void RedisStore::RunRenewer() {
+  const absl::Duration every = options_.lease_ttl / 3;
+  for (;;) {
+    std::map<std::string, std::string> held;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), every);
+      if (stopping_) return;
+      held = held_;
+    }
+    for (const auto& [key, token] : held) {
+      auto r =
+          Call({"EVAL", kRenew, "1", key, token, Millis(options_.lease_ttl)});
+      if (r.ok() && r->type == RedisReply::Type::kInteger && r->integer == 0) {
+        leases_lost_.fetch_add(1);  // expired and taken: a duplicate compile
+        std::cerr << "tpjitd: remote lease " << key
+                  << " was lost before its renewal\n";
+      }
+    }
+  }
+}
+
+bool RedisStore::Backoff(absl::Duration d) {
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&cancelled_), d);
+  return !cancelled_;
+}
+
+bool RedisStore::LeasedElsewhere(absl::string_view key) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (held_.count(absl::StrCat(options_.prefix, "l:", key))) return false;
+  }
+  auto r = Call({"EXISTS", absl::StrCat(options_.prefix, "l:", key)});
+  return r.ok() && r->type == RedisReply::Type::kInteger && r->integer > 0;
+}
+
+void RedisStore::CancelWaits() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+}
+
+absl::Status RedisStore::Health() {
+  absl::MutexLock lock(&mu_);
+  return last_error_;
+}
+
+StoreStats RedisStore::Stats() {
+  StoreStats s;
+  s.hits = hits_.load();
+  s.misses = misses_.load();
+  s.errors = errors_.load();
+  s.corrupt = corrupt_.load();
+  s.put_drops = put_drops_.load();
+  s.bytes_read = bytes_read_.load();
+  s.bytes_written = bytes_written_.load();
+  s.full = full_.load();
+  s.leases_won = leases_won_.load();
+  s.lease_waits = lease_waits_.load();
+  s.lease_timeouts = lease_timeouts_.load();
+  s.latency_bounds_ms.assign(std::begin(kRedisLatencyBoundsMs),
+                             std::end(kRedisLatencyBoundsMs));
+  for (const auto& c : latency_) s.latency_counts.push_back(c.load());
+  return s;
+}
+
+}  // namespace tpjit
