@@ -42,10 +42,12 @@ Fleet StartFleet(const std::string& redis_url) {
   Fleet f;
   for (int d = 0; d < kDaemons; ++d) {
     f.dirs.push_back(std::make_unique<TempDir>());
+    // A generous time-out: on a loaded CI machine a slow reply must not
+    // turn into a local compile (time-outs have their own unit test).
     f.daemons.push_back(std::make_unique<Daemon>(
         f.dirs.back()->path(),
         std::vector<std::string>{"--remote-cache", redis_url, "--procs", "1",
-                                 "--remote-cache-timeout", "0.5"}));
+                                 "--remote-cache-timeout", "5"}));
   }
   for (auto& d : f.daemons) EXPECT_TRUE(d->WaitServing()) << d->Log();
   return f;
