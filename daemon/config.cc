@@ -77,6 +77,10 @@ const std::vector<FlagDef>& Table() {
       {"max-queued-prepares", true,
        "compile requests waiting to be prepared before RESOURCE_EXHAUSTED",
        "TPJIT_MAX_QUEUED_PREPARES"},
+      {"job-retention", true,
+       "seconds a finished warm-up job is remembered (for late ranks and "
+       "fetches)",
+       "TPJIT_JOB_RETENTION"},
       {"max-queued-compiles", true,
        "queued compile tasks before Compile is refused and health is "
        "NOT_SERVING",
@@ -244,6 +248,8 @@ absl::StatusOr<DaemonConfig> ParseDaemonConfig(
                          f.GetDouble("compile-timeout", 120, 0.1, 86400));
   TPJIT_ASSIGN_OR_RETURN(c.shutdown_grace_seconds,
                          f.GetDouble("shutdown-grace", 10, 0.5, 3600));
+  TPJIT_ASSIGN_OR_RETURN(c.job_retention_seconds,
+                         f.GetDouble("job-retention", 600, 0, 7 * 86400));
   TPJIT_RETURN_IF_ERROR(ParseLimits(f, c));
   c.slots = static_cast<int>(slots);
   c.procs = static_cast<int>(procs);

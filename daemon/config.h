@@ -44,6 +44,10 @@ struct DaemonConfig {
   int max_queued_prepares = 64;              // then RESOURCE_EXHAUSTED
   int64_t max_queued_compiles = 100000;      // compile tasks; then saturated
   int max_barrier_groups = 4096;  // barrier groups / rendezvous entries
+  // Finished warm-up jobs are forgotten this long after they end (at most
+  // Daemon::kMaxRememberedJobs are kept in any case); their cubins stay in
+  // the cache.
+  double job_retention_seconds = 600;
   // Generic compiles: the largest time limit a client may ask for.
   double max_compile_timeout_seconds = 600;
   // The user compiler processes run as (-1: the daemon's own; the default

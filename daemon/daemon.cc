@@ -1,6 +1,5 @@
 #include "daemon/daemon.h"
 
-#include <iostream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -21,9 +20,15 @@ namespace {
 
 using tpjit::v1::CompileResponse;
 
-absl::Status ValidateRanks(const tpjit::v1::WarmupRequest& r) {
+// The daemon's edge for a warm-up: everything below (planning, the job)
+// takes the request as valid and does not check it again.
+absl::Status ValidateWarmupRequest(const tpjit::v1::WarmupRequest& r) {
   TPJIT_RETURN_IF_ERROR(CheckRankWorld(r.rank(), r.world()));
-  return CheckName("group", r.group());
+  TPJIT_RETURN_IF_ERROR(CheckName("group", r.group()));
+  if (absl::Status s = ValidateSpec(r.spec()); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("spec.", s.message()));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -49,12 +54,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(DaemonConfig config,
   if (d->config_.procs == 0) {
     d->config_.procs = std::max(1, cpus / d->config_.slots);
   }
-  d->started_ = absl::Now();
+  d->started_ = d->deps_.clock->Now();
   d->OpenRecipes();
   d->plan_pool_ = std::make_unique<Executor>(d->config_.plan_threads,
                                              d->config_.max_queued_plans);
   d->prepare_pool_ = std::make_unique<Executor>(d->config_.prepare_threads,
                                                 d->config_.max_queued_prepares);
+  d->read_pool_ = std::make_unique<Executor>(2, kMaxQueuedReads);
   return d;
 }
 
@@ -65,7 +71,7 @@ void Daemon::OpenRecipes() {
   auto book = dir.empty() ? absl::InvalidArgumentError("no cache directory")
                           : RecipeBook::Open(dir);
   if (!book.ok()) {
-    std::cerr << "tpjitd: recipes off: " << book.status().message() << "\n";
+    deps_.logger->Log(absl::StrCat("recipes off: ", book.status().message()));
     return;
   }
   RecipesDeps deps;
@@ -76,6 +82,8 @@ void Daemon::OpenRecipes() {
   deps.cached = [this](const std::string& key) {
     return deps_.store->Get(key).has_value();
   };
+  deps.clock = deps_.clock;
+  deps.logger = deps_.logger;
   recipes_ = std::make_unique<Recipes>(std::move(deps));
 }
 
@@ -84,7 +92,7 @@ absl::Status Daemon::SelfTest() {
   if (!worker.ok()) return worker.status();
   tpjit::v1::WorkerRequest req;
   req.set_kind(tpjit::v1::WorkerRequest::SELF_TEST);
-  auto resp = (*worker)->Call(req, absl::Now() + absl::Seconds(60));
+  auto resp = (*worker)->Call(req, deps_.clock->Now() + absl::Seconds(60));
   (*worker)->Kill();
   if (!resp.ok()) return resp.status();
   if (!resp->ok()) {
@@ -113,13 +121,16 @@ absl::Status Daemon::Start() {
     o.worker_env = {"CUDA_CACHE_DISABLE=1",
                     absl::StrCat("TPJIT_WORKER_MEMORY_LIMIT=",
                                  config_.compile_memory_bytes)};
-    auto slot = std::make_unique<Slot>(o, scheduler_.get(), deps_.store.get(),
-                                       deps_.launcher, &counters_);
+    SlotDeps sd{scheduler_.get(), deps_.store.get(), deps_.launcher,
+                &counters_,       deps_.clock,       deps_.logger};
+    auto slot = std::make_unique<Slot>(o, sd);
     st = slot->Start();
     if (!st.ok()) return st;
     slots_.push_back(std::move(slot));
   }
+  absl::Status health = deps_.store->Health();
   absl::MutexLock lock(&mu_);
+  store_health_ = std::move(health);
   self_test_ok_ = true;
   return absl::OkStatus();
 }
@@ -143,10 +154,7 @@ absl::Status Daemon::Warmup(const tpjit::v1::WarmupRequest& request,
                             bool* attached,
                             const std::function<bool()>& cancelled) {
   counters_.warmup_calls.fetch_add(1);
-  if (absl::Status s = ValidateRanks(request); !s.ok()) return s;
-  if (absl::Status s = ValidateSpec(request.spec()); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("spec.", s.message()));
-  }
+  TPJIT_RETURN_IF_ERROR(ValidateWarmupRequest(request));
   // Ranks of one group send the same spec: only the first one plans.
   const std::string spec_digest = Sha256Hex(Deterministic(request.spec()));
   {
@@ -161,9 +169,11 @@ absl::Status Daemon::Warmup(const tpjit::v1::WarmupRequest& request,
     (*job)->Attach(listener, request.rank(), request.world(), request.group());
     return absl::OkStatus();
   }
-  auto plan = PlanWarmup(request.spec(), cancelled);
+  auto plan = PlanValidSpec(request.spec(), cancelled);
   if (absl::IsCancelled(plan.status())) counters_.plans_cancelled.fetch_add(1);
   if (!plan.ok()) return plan.status();
+  // The planner's kernels against the compile library's limits (the
+  // request itself was checked once, above).
   for (const PlannedKernel& k : plan->kernels) {
     if (absl::Status s = ValidateKernelSpec(k.spec); !s.ok()) return s;
   }
@@ -180,7 +190,7 @@ absl::Status Daemon::Warmup(const tpjit::v1::WarmupRequest& request,
     } else {
       std::string id = plan->digest;  // before the plan is moved
       found = std::make_shared<Job>(std::move(id), request.spec(),
-                                    std::move(*plan), absl::Now());
+                                    std::move(*plan), deps_.clock);
       jobs_[found->id()] = found;
       job_order_.push_back(found->id());
       created = true;
@@ -190,9 +200,9 @@ absl::Status Daemon::Warmup(const tpjit::v1::WarmupRequest& request,
   }
   if (created) {
     counters_.jobs.fetch_add(1);
-    std::cerr << "tpjitd: job " << found->id().substr(0, 12) << " ("
-              << request.spec().name() << ") created by rank " << request.rank()
-              << "/" << request.world() << "\n";
+    deps_.logger->Log(absl::StrCat("job ", found->id().substr(0, 12), " (",
+                                   request.spec().name(), ") created by rank ",
+                                   request.rank(), "/", request.world()));
     Toolchain tc;
     {
       absl::MutexLock lock(&mu_);
@@ -210,22 +220,37 @@ absl::Status Daemon::Warmup(const tpjit::v1::WarmupRequest& request,
 }
 
 void Daemon::PruneJobsLocked() {
-  for (auto id = job_order_.begin();
-       jobs_.size() > kMaxRememberedJobs && id != job_order_.end();) {
+  const absl::Time expired =
+      deps_.clock->Now() - absl::Seconds(config_.job_retention_seconds);
+  size_t finished = 0;
+  for (const auto& [id, job] : jobs_) finished += job->finished();
+  // Oldest first: expired jobs, then the oldest beyond the cap.
+  for (auto id = job_order_.begin(); id != job_order_.end();) {
     auto it = jobs_.find(*id);
-    if (it != jobs_.end() && !it->second->finished()) {
+    if (it == jobs_.end()) {
+      id = job_order_.erase(id);
+      continue;
+    }
+    const Job& job = *it->second;
+    if (!job.finished() ||
+        (job.finished_at() > expired && finished <= kMaxRememberedJobs)) {
       ++id;
       continue;
     }
-    if (it != jobs_.end()) jobs_.erase(it);
+    jobs_.erase(it);
     id = job_order_.erase(id);
+    --finished;
   }
-  if (spec_jobs_.size() <= 4 * kMaxRememberedJobs) return;
   for (auto it = spec_jobs_.begin(); it != spec_jobs_.end();) {
-    const bool gone =
-        !jobs_.contains(it->second->id()) || it->second->finished();
+    auto job = jobs_.find(it->second->id());
+    const bool gone = job == jobs_.end() || job->second != it->second;
     it = gone ? spec_jobs_.erase(it) : std::next(it);
   }
+}
+
+size_t Daemon::RememberedJobs() {
+  absl::MutexLock lock(&mu_);
+  return jobs_.size();
 }
 
 absl::Status Daemon::PostPlan(std::function<void()> fn) {
@@ -234,6 +259,13 @@ absl::Status Daemon::PostPlan(std::function<void()> fn) {
       "warmup: ", plan_pool_->max_queued(),
       " warm-ups are already waiting to be planned (--max-queued-plans); "
       "retry later"));
+}
+
+absl::Status Daemon::PostRead(std::function<void()> fn) {
+  if (read_pool_->TryPost(std::move(fn))) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat("fetch: ", read_pool_->max_queued(),
+                   " reads are already waiting; retry later"));
 }
 
 absl::Status Daemon::PostPrepare(std::function<void()> fn) {
@@ -301,7 +333,9 @@ void Daemon::Compile(
   for (size_t i = 0; i < tasks->size(); ++i) {
     auto& task = (*tasks)[i];
     // A hit is served here, never queued behind compiles.
-    if (ServeFromCache(*deps_.store, counters_, *task, -1, {})) continue;
+    if (ServeFromCache(*deps_.store, counters_, *deps_.logger, *task, -1, {})) {
+      continue;
+    }
     if (!request.no_wait()) {
       if (JoinInFlight(task)) misses.push_back(std::move(task));
       continue;
@@ -390,12 +424,15 @@ absl::Status Daemon::Readiness() {
     int alive = 0;
     for (auto& slot : slots_) alive += slot->ProcsAlive();
     if (alive == 0) return absl::UnavailableError("no live worker process");
-    if (absl::Status h = deps_.store->Health(); !h.ok()) return h;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!store_health_.ok()) return store_health_;
+    }
     return QueuesSaturated();
   }();
   absl::MutexLock lock(&mu_);
   if (std::string now(s.message()); now != last_readiness_) {
-    std::cerr << "tpjitd: readiness: " << (s.ok() ? "ready" : now) << "\n";
+    deps_.logger->Log(absl::StrCat("readiness: ", s.ok() ? "ready" : now));
     last_readiness_ = now;
   }
   return s;
@@ -423,6 +460,16 @@ absl::Status Daemon::QueuesSaturated() {
 
 bool Daemon::Serving() { return Readiness().ok(); }
 
+void Daemon::RefreshReadiness() {
+  absl::Status health = deps_.store->Health();  // may touch the disk
+  {
+    absl::MutexLock lock(&mu_);
+    store_health_ = std::move(health);
+    PruneJobsLocked();
+  }
+  Readiness();  // logs a change of reason
+}
+
 tpjit::v1::StatsResponse Daemon::Stats() {
   tpjit::v1::StatsResponse s;
   s.set_compiles(counters_.compiles.load());
@@ -448,7 +495,7 @@ tpjit::v1::StatsResponse Daemon::Stats() {
   s.set_cache_evictions(st.evictions);
   // Corrupt, foreign (another owner's) and refused (not a CUDA ELF) entries.
   s.set_cache_corrupt(st.corrupt + counters_.cache_rejects.load());
-  s.set_uptime_seconds(absl::ToDoubleSeconds(absl::Now() - started_));
+  s.set_uptime_seconds(absl::ToDoubleSeconds(deps_.clock->Now() - started_));
   s.set_barrier_waits(counters_.barrier_waits.load());
   s.set_barrier_timeouts(counters_.barrier_timeouts.load());
   s.set_queue_depth(scheduler_ ? scheduler_->Depth() : 0);

@@ -5,6 +5,7 @@
 #ifndef TPJIT_DAEMON_DAEMON_H_
 #define TPJIT_DAEMON_DAEMON_H_
 
+#include <atomic>
 #include <functional>
 #include <list>
 #include <map>
@@ -25,16 +26,26 @@
 #include "daemon/slot.h"
 #include "src/cache/store.h"
 #include "src/common/child_process.h"
+#include "src/common/clock.h"
+#include "src/common/logger.h"
 #include "tpjit/v1/tpjit.pb.h"
 
 namespace tpjit {
 
-// Effects the daemon reaches through seams (tests replace them).
+// Effects the daemon reaches through seams (tests replace them). The
+// pointers must outlive the daemon.
 struct DaemonDeps {
-  ProcessLauncher* launcher = ProcessLauncher::Real();
-  std::unique_ptr<Store> store;    // null: open config.cache_dir
+  ProcessLauncher* launcher = ProcessLauncher::Real();  // workers, nvcc
+  // null: open config.cache_dir. Best-effort (src/cache/store.h): a store
+  // that fails (misses, refuses puts, grants no lease, is unhealthy) never
+  // fails a compile; it only makes the daemon not ready.
+  std::unique_ptr<Store> store;
   std::function<int()> gpu_count;  // null: ask the CUDA runtime
   int cpu_count = 0;               // 0: hardware concurrency
+  // Time for durations, uptime and worker deadlines; the real children
+  // compare deadlines with absl::Now(), so they need the real clock.
+  Clock* clock = Clock::Real();
+  Logger* logger = Logger::Stderr();  // the daemon's diagnostics
 };
 
 class Daemon {
@@ -62,6 +73,10 @@ class Daemon {
   // Runs `fn` on the compile-preparation pool (--prepare-threads), or
   // RESOURCE_EXHAUSTED when --max-queued-prepares requests already wait.
   absl::Status PostPrepare(std::function<void()> fn);
+  // Runs `fn` on the read pool (fetches: they read the cache from disk, so
+  // never on a gRPC reactor thread), or RESOURCE_EXHAUSTED when
+  // kMaxQueuedReads reads already wait.
+  absl::Status PostRead(std::function<void()> fn);
   // Warm-ups waiting for a planning thread (for metrics and tests).
   size_t QueuedPlans() { return plan_pool_->queued(); }
   // Generic compile batch; `done` is called once, from a slot thread or
@@ -74,16 +89,27 @@ class Daemon {
   tpjit::v1::StatsResponse Stats();
   tpjit::v1::StatusResponse Status();
   // Readiness: OK when the self-test passed, a slot has live workers, the
-  // cache is writable and no queue is saturated (planning or preparation
-  // queue full, more than --max-queued-compiles compile tasks queued);
-  // otherwise UNAVAILABLE naming the reason. Logs each change of reason.
+  // cache was writable when last probed and no queue is saturated (planning
+  // or preparation queue full, more than --max-queued-compiles compile tasks
+  // queued); otherwise UNAVAILABLE naming the reason. Logs each change of
+  // reason. Reads no file: safe on a gRPC reactor thread.
   absl::Status Readiness();
   // Readiness().ok(): what grpc.health.v1 reports for readiness.
   bool Serving();
+  // The monitor's tick (server.cc, every 500 ms): probes the cache
+  // directory (disk I/O) for Readiness and forgets finished jobs past
+  // --job-retention. Start() probes once too.
+  void RefreshReadiness();
   // The barrier's late-rank report hook.
   std::string RankProgress(const std::string& group, int rank);
 
   const DaemonConfig& config() const { return config_; }
+  // Jobs in the job table (running and remembered), for tests and metrics.
+  size_t RememberedJobs();
+  static constexpr size_t kMaxRememberedJobs = 256;
+  static constexpr size_t kMaxQueuedReads = 1024;
+  Clock& clock() { return *deps_.clock; }
+  Logger& logger() { return *deps_.logger; }
   DaemonCounters& counters() { return counters_; }
   std::vector<int> WorkerPids();
   int gpus() const { return gpus_; }
@@ -100,8 +126,10 @@ class Daemon {
   // Opens the recipes of the cache directory; logs and leaves them off when
   // that fails (the cache is best-effort).
   void OpenRecipes();
-  // Forgets the oldest finished jobs beyond kMaxRememberedJobs (their
-  // cubins stay in the cache) and spec entries of finished jobs.
+  // Forgets finished jobs older than --job-retention and the oldest finished
+  // jobs beyond kMaxRememberedJobs (their cubins stay in the cache), and the
+  // spec entries of forgotten jobs: the job table's memory is bounded by
+  // kMaxRememberedJobs finished jobs plus the running ones.
   void PruneJobsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // UNAVAILABLE naming the first saturated queue, else OK.
   absl::Status QueuesSaturated();
@@ -121,17 +149,20 @@ class Daemon {
   std::map<std::string, std::shared_ptr<Job>> spec_jobs_ ABSL_GUARDED_BY(mu_);
   // Job ids in creation order, for pruning.
   std::list<std::string> job_order_ ABSL_GUARDED_BY(mu_);
-  static constexpr size_t kMaxRememberedJobs = 256;
   bool self_test_ok_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   absl::Mutex inflight_mu_;
   std::map<std::string, std::vector<std::shared_ptr<CompileTask>>> inflight_
       ABSL_GUARDED_BY(inflight_mu_);
   std::string last_readiness_ ABSL_GUARDED_BY(mu_);
+  // The store's health at the last probe (Start, RefreshReadiness).
+  absl::Status store_health_ ABSL_GUARDED_BY(mu_) =
+      absl::UnavailableError("cache not probed yet");
   // Last members: destroyed (drained and joined) first, while everything
   // their closures use is still alive.
   std::unique_ptr<Executor> plan_pool_;
   std::unique_ptr<Executor> prepare_pool_;
+  std::unique_ptr<Executor> read_pool_;
   // Last: destroyed first, while the scheduler its prefetches use exists.
   std::unique_ptr<Recipes> recipes_;
 };

@@ -4,8 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "src/common/digest.h"
 #include "src/compile/kernel_source.h"
 
@@ -17,29 +15,12 @@ using tpjit::v1::WarmupProgress;
 
 }  // namespace
 
-std::string Deterministic(const google::protobuf::Message& m) {
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    m.SerializeToCodedStream(&coded);
-  }
-  return out;
-}
-
-std::string ManifestDigest(const Manifest& manifest) {
-  Manifest copy = manifest;
-  copy.clear_digest();
-  return Sha256Hex(Deterministic(copy));
-}
-
-Job::Job(std::string id, tpjit::v1::WarmupSpec spec, Plan plan,
-         absl::Time start)
+Job::Job(std::string id, tpjit::v1::WarmupSpec spec, Plan plan, Clock* clock)
     : id_(std::move(id)),
       spec_(std::move(spec)),
       plan_(std::move(plan)),
-      start_(start) {}
+      clock_(clock),
+      start_(clock->Now()) {}
 
 absl::Status Job::Start(const Toolchain& toolchain, Scheduler* scheduler,
                         double timeout_seconds) {
@@ -116,6 +97,11 @@ bool Job::finished() const {
   return finished_;
 }
 
+absl::Time Job::finished_at() const {
+  absl::MutexLock lock(&mu_);
+  return finished_at_;
+}
+
 bool Job::failed() const {
   absl::MutexLock lock(&mu_);
   return finished_ && !status_.ok();
@@ -130,7 +116,7 @@ WarmupProgress Job::ProgressLocked() const {
   p.set_compiled(compiled_);
   p.set_failed(failed_);
   p.set_last_kernel(last_kernel_);
-  p.set_elapsed_seconds(absl::ToDoubleSeconds(absl::Now() - start_));
+  p.set_elapsed_seconds(absl::ToDoubleSeconds(clock_->Now() - start_));
   p.set_phase(!finished_ ? "compiling" : (status_.ok() ? "done" : "failed"));
   return p;
 }
@@ -167,51 +153,17 @@ void Job::OnKernelDone(int index, TaskOutcome outcome) {
 }
 
 Manifest Job::BuildManifest() const {
-  Manifest m;
-  m.set_plan_digest(plan_.digest);
-  m.set_arch(plan_.arch);
-  m.set_m_max(plan_.m_max);
-  for (size_t i = 0; i < plan_.kernels.size(); ++i) {
-    const KernelSpec& s = plan_.kernels[i].spec;
+  std::vector<KernelBuild> builds(kernels_.size());
+  for (size_t i = 0; i < kernels_.size(); ++i) {
     const TaskOutcome& o = kernels_[i].outcome;
-    auto* k = m.add_kernels();
-    k->set_key(kernels_[i].key);
-    k->set_family(std::string(Info(s.family).id));
-    k->set_n(s.n);
-    k->set_k(s.k);
-    k->set_groups(s.groups);
-    auto* c = k->mutable_config();
-    c->set_block_m(s.config.block_m);
-    c->set_block_n(s.config.block_n);
-    c->set_block_k(s.config.block_k);
-    c->set_stages(s.config.stages);
-    c->set_warps_m(s.config.warps_m);
-    c->set_warps_n(s.config.warps_n);
-    k->set_arch(s.arch);
-    if (!o.lowered_names.empty()) k->set_lowered_name(o.lowered_names[0]);
-    k->set_cubin_bytes(static_cast<int64_t>(o.cubin.size()));
-    k->set_cubin_sha256(Sha256Hex(o.cubin));
-    k->set_threads(s.config.threads());
-    k->set_dynamic_smem_bytes(SharedMemoryBytes(Info(s.family), s.config));
-    k->set_load_checked(o.load_checked);
-    if (!o.attributes.empty()) {
-      k->set_registers(o.attributes[0].registers());
-      k->set_local_bytes(o.attributes[0].local_bytes());
-      k->set_static_smem_bytes(o.attributes[0].static_smem_bytes());
-    }
+    KernelBuild& b = builds[i];
+    b.key = kernels_[i].key;
+    b.cubin = o.cubin;
+    if (!o.lowered_names.empty()) b.lowered_name = o.lowered_names[0];
+    b.load_checked = o.load_checked;
+    if (!o.attributes.empty()) b.attributes = o.attributes[0];
   }
-  for (const ShapePlan& sp : plan_.shapes) {
-    auto* shape = m.add_shapes();
-    *shape->mutable_shape() = sp.shape;
-    for (const MRange& r : sp.ranges) {
-      auto* range = shape->add_ranges();
-      range->set_lo(r.lo);
-      range->set_hi(r.hi);
-      range->set_kernel(r.kernel);
-    }
-  }
-  m.set_digest(ManifestDigest(m));
-  return m;
+  return tpjit::BuildManifest(plan_, builds);
 }
 
 void Job::Finish() {
@@ -221,7 +173,8 @@ void Job::Finish() {
   summary_.set_distinct_kernels(static_cast<int>(kernels_.size()));
   summary_.set_compiled(compiled_);
   summary_.set_cache_hits(hits_);
-  summary_.set_wall_seconds(absl::ToDoubleSeconds(absl::Now() - start_));
+  finished_at_ = clock_->Now();
+  summary_.set_wall_seconds(absl::ToDoubleSeconds(finished_at_ - start_));
   summary_.set_compile_cpu_seconds(cpu_seconds_);
   for (JobListener* l : listeners_) l->OnFinished(status_, manifest_, summary_);
   listeners_.clear();

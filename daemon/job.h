@@ -18,7 +18,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "daemon/scheduler.h"
+#include "src/common/clock.h"
 #include "src/compile/kernel_key.h"
+#include "src/plan/manifest.h"
 #include "src/plan/planner.h"
 #include "tpjit/v1/tpjit.pb.h"
 
@@ -37,7 +39,9 @@ class JobListener {
 
 class Job : public std::enable_shared_from_this<Job> {
  public:
-  Job(std::string id, tpjit::v1::WarmupSpec spec, Plan plan, absl::Time start);
+  // `clock` (must outlive the job) times the progress, the summary and
+  // finished_at(); the job starts now.
+  Job(std::string id, tpjit::v1::WarmupSpec spec, Plan plan, Clock* clock);
 
   // Builds one task per kernel (source, key) and submits them.
   absl::Status Start(const Toolchain& toolchain, Scheduler* scheduler,
@@ -51,6 +55,8 @@ class Job : public std::enable_shared_from_this<Job> {
 
   const std::string& id() const { return id_; }
   bool finished() const;
+  // When the job finished (on its clock); InfiniteFuture while it runs.
+  absl::Time finished_at() const;
   bool failed() const;
   tpjit::v1::JobStatus Status() const;
   // Last known state of `rank`, for the barrier's late-rank report.
@@ -74,6 +80,7 @@ class Job : public std::enable_shared_from_this<Job> {
   const std::string id_;
   const tpjit::v1::WarmupSpec spec_;
   const Plan plan_;
+  Clock* const clock_;
   const absl::Time start_;
   mutable absl::Mutex mu_;
   std::vector<KernelState> kernels_ ABSL_GUARDED_BY(mu_);
@@ -84,6 +91,7 @@ class Job : public std::enable_shared_from_this<Job> {
   double cpu_seconds_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_kernel_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time finished_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::Status status_ ABSL_GUARDED_BY(mu_);
   tpjit::v1::Manifest manifest_ ABSL_GUARDED_BY(mu_);
   tpjit::v1::WarmupSummary summary_ ABSL_GUARDED_BY(mu_);
@@ -91,12 +99,6 @@ class Job : public std::enable_shared_from_this<Job> {
   static constexpr size_t kMaxRememberedRanks = 4096;
   std::set<std::pair<std::string, int>> ranks_ ABSL_GUARDED_BY(mu_);
 };
-
-// Deterministic serialization (stable bytes for digests).
-std::string Deterministic(const google::protobuf::Message& message);
-
-// SHA-256 over the deterministic serialization with `digest` cleared.
-std::string ManifestDigest(const tpjit::v1::Manifest& manifest);
 
 }  // namespace tpjit
 

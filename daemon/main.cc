@@ -9,7 +9,6 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/server.h"
-#include "daemon/services.h"
 #include "daemon/socket_claim.h"
 
 int main(int argc, char** argv) {
@@ -42,7 +41,7 @@ int main(int argc, char** argv) {
     std::cerr << "tpjitd: cannot start: " << s << "\n";
     return 1;
   }
-  absl::Status s = tpjit::RunServer(**daemon, tpjit::ExtraServices());
+  absl::Status s = tpjit::RunServer(**daemon);
   if (!s.ok()) {
     std::cerr << "tpjitd: " << s << "\n";
     return 1;

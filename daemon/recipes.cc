@@ -70,6 +70,8 @@ Recipe RecipeOf(const CompileRequest& request, int index) {
 
 Recipes::Recipes(RecipesDeps deps) : deps_(std::move(deps)) {
   if (deps_.fs == nullptr) deps_.fs = FileSystem::Default();
+  if (deps_.clock == nullptr) deps_.clock = Clock::Real();
+  if (deps_.logger == nullptr) deps_.logger = Logger::Stderr();
   if (deps_.batch_size < 1) deps_.batch_size = 1;
 }
 
@@ -131,9 +133,9 @@ void Recipes::Record(const CompileRequest& request,
     absl::StatusOr<bool> s =
         deps_.book->Record(request.group(), RecipeOf(request, i), keys[i]);
     if (!s.ok()) {
-      std::cerr << "tpjitd: recipe of group \"" << request.group()
-                << "\": cannot record " << request.sources(i).name() << ": "
-                << s.status().message() << "\n";
+      deps_.logger->Log(absl::StrCat(
+          "recipe of group \"", request.group(), "\": cannot record ",
+          request.sources(i).name(), ": ", s.status().message()));
       return;
     }
   }
@@ -206,7 +208,7 @@ void Recipes::StartPrefetch(const std::string& group,
     return;
   }
   run->group = group;
-  run->start = absl::Now();
+  run->start = deps_.clock->Now();
   std::vector<std::pair<std::string, Recipe>> missing;  // digest, recipe
   int cached = 0, unreadable = 0;
   for (const RecipeRef& ref : *index) {
@@ -233,9 +235,9 @@ void Recipes::StartPrefetch(const std::string& group,
   }
   if (done && !(wait && !missing.empty())) done(counts);
   if (missing.empty()) return;
-  std::cerr << "tpjitd: recipe of group \"" << group << "\": " << index->size()
-            << " entries, " << cached << " cached, " << unreadable
-            << " unreadable; prefetching " << missing.size() << "\n";
+  deps_.logger->Log(absl::StrCat(
+      "recipe of group \"", group, "\": ", index->size(), " entries, ", cached,
+      " cached, ", unreadable, " unreadable; prefetching ", missing.size()));
   {
     absl::MutexLock lock(&mu_);
     running_[group] = run;
@@ -338,15 +340,15 @@ void Recipes::Finish(const std::shared_ptr<Run>& run) {
   {
     absl::MutexLock lock(&run->mu);
     run->report.set_wall_seconds(
-        absl::ToDoubleSeconds(absl::Now() - run->start));
+        absl::ToDoubleSeconds(deps_.clock->Now() - run->start));
     report = run->report;
     waiters.swap(run->waiters);
   }
-  std::cerr << "tpjitd: recipe of group \"" << run->group << "\": prefetched "
-            << report.submitted() << " entries in " << report.wall_seconds()
-            << " s: " << report.compiled() << " compiled, "
-            << report.cache_hits() << " hits, " << report.failed()
-            << " failed\n";
+  deps_.logger->Log(
+      absl::StrCat("recipe of group \"", run->group, "\": prefetched ",
+                   report.submitted(), " entries in ", report.wall_seconds(),
+                   " s: ", report.compiled(), " compiled, ",
+                   report.cache_hits(), " hits, ", report.failed(), " failed"));
   for (PrefetchDone& w : waiters) w(report);
 }
 

@@ -34,7 +34,9 @@
 #include "absl/time/time.h"
 #include "daemon/executor.h"
 #include "src/cache/recipe_book.h"
+#include "src/common/clock.h"
 #include "src/common/file_system.h"
+#include "src/common/logger.h"
 #include "tpjit/v1/recipe.pb.h"
 #include "tpjit/v1/tpjit.pb.h"
 
@@ -50,6 +52,8 @@ struct RecipesDeps {
   // Whether the cache holds `key` now.
   std::function<bool(const std::string& key)> cached;
   FileSystem* fs = nullptr;  // nullptr: FileSystem::Default()
+  Clock* clock = nullptr;    // nullptr: Clock::Real()
+  Logger* logger = nullptr;  // nullptr: Logger::Stderr()
   int batch_size = 16;       // recipe entries per compile request
 };
 

@@ -6,9 +6,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <filesystem>
-#include <fstream>
-#include <iostream>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -16,11 +13,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
-#include "daemon/recipe_service.h"
-#include "daemon/service.h"
+#include "daemon/services.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server.h"
+#include "src/common/child_process.h"
 
 namespace tpjit {
 namespace {
@@ -48,28 +45,18 @@ std::string HostPort(const std::string& address, int port) {
             : absl::StrCat(address, ":", port);
 }
 
-// The pids of this process's children (compile workers, load checkers).
-std::vector<int> ChildPids() {
-  std::vector<int> pids;
-  std::error_code ec;
-  for (const auto& task :
-       std::filesystem::directory_iterator("/proc/self/task", ec)) {
-    std::ifstream in(task.path() / "children");
-    for (int pid; in >> pid;) pids.push_back(pid);
-  }
-  return pids;
-}
-
 // Ends the process `grace` after it is started unless the process has
 // exited by then: children killed, socket removed, exit code 1. Detached: it
 // guards everything after the signal, destructors included.
-void StartShutdownWatchdog(absl::Duration grace, std::string socket) {
-  std::thread([grace, socket = std::move(socket)] {
+// `logger` must live until the process ends.
+void StartShutdownWatchdog(absl::Duration grace, std::string socket,
+                           Logger* logger) {
+  std::thread([grace, socket = std::move(socket), logger] {
     absl::SleepFor(grace);
-    std::cerr << "tpjitd: shutdown still running after --shutdown-grace ("
-              << absl::FormatDuration(grace)
-              << "); killing workers and exiting\n";
-    for (int pid : ChildPids()) kill(pid, SIGKILL);
+    logger->Log(absl::StrCat("shutdown still running after --shutdown-grace (",
+                             absl::FormatDuration(grace),
+                             "); killing workers and exiting"));
+    KillChildProcesses();
     unlink(socket.c_str());
     _exit(1);
   }).detach();
@@ -86,19 +73,15 @@ void BlockTerminationSignals() {
   signal(SIGPIPE, SIG_IGN);
 }
 
-absl::Status RunServer(Daemon& daemon, const ServiceHook& hook) {
+absl::Status RunServer(Daemon& daemon) {
   const DaemonConfig& config = daemon.config();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  TpjitService service(&daemon);
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + config.socket,
                            grpc::InsecureServerCredentials());
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_request_bytes));
-  builder.RegisterService(&service);
-  RecipeServiceImpl recipe_service(&daemon);
-  builder.RegisterService(&recipe_service);
-  std::shared_ptr<void> extra = hook ? hook(builder, daemon) : nullptr;
+  std::unique_ptr<Services> services = Services::Start(builder, daemon);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {
     return absl::UnavailableError(
@@ -119,25 +102,25 @@ absl::Status RunServer(Daemon& daemon, const ServiceHook& hook) {
           " (port in use, or --health-address not an address of this host)"));
     }
   }
-  std::cerr << "tpjitd: serving on unix:" << config.socket
-            << (config.health_port > 0
-                    ? absl::StrCat(
-                          ", health on ",
-                          HostPort(config.health_address, config.health_port))
-                    : "")
-            << "; cache " << config.cache_dir << "; " << config.slots
-            << " slot(s) x " << config.procs << " procs; " << daemon.gpus()
-            << " GPU(s)\n";
+  daemon.logger().Log(absl::StrCat(
+      "serving on unix:", config.socket,
+      config.health_port > 0
+          ? absl::StrCat(", health on ",
+                         HostPort(config.health_address, config.health_port))
+          : "",
+      "; cache ", config.cache_dir, "; ", config.slots, " slot(s) x ",
+      config.procs, " procs; ", daemon.gpus(), " GPU(s)"));
   absl::Notification stop;
   std::thread monitor([&] {
     std::optional<bool> last;
     do {
+      daemon.RefreshReadiness();  // the disk is read here, not in a reactor
       const bool serving = daemon.Serving();
       if (serving != last) {
         SetHealth(server.get(), serving);
         SetHealth(health_server.get(), serving);
-        std::cerr << "tpjitd: health " << (serving ? "SERVING" : "NOT_SERVING")
-                  << "\n";
+        daemon.logger().Log(
+            absl::StrCat("health ", serving ? "SERVING" : "NOT_SERVING"));
         last = serving;
       }
     } while (!stop.WaitForNotificationWithTimeout(absl::Milliseconds(500)));
@@ -148,18 +131,20 @@ absl::Status RunServer(Daemon& daemon, const ServiceHook& hook) {
   sigaddset(&set, SIGINT);
   int sig = 0;
   sigwait(&set, &sig);
-  std::cerr << "tpjitd: signal " << sig << ", shutting down\n";
+  daemon.logger().Log(absl::StrCat("signal ", sig, ", shutting down"));
   const absl::Duration grace = absl::Seconds(config.shutdown_grace_seconds);
-  StartShutdownWatchdog(grace, config.socket);
+  StartShutdownWatchdog(grace, config.socket, &daemon.logger());
   stop.Notify();
   monitor.join();
   SetHealth(server.get(), false);
   daemon.Stop();  // fails queued work, kills workers: jobs and calls end
+  services->BeginShutdown();  // ranks waiting at the barrier are answered
   // Calls still open at half the grace are cancelled (OnCancel finishes them).
   const auto deadline =
       std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace / 2);
   server->Shutdown(deadline);
   if (health_server) health_server->Shutdown(deadline);
+  services.reset();  // HTTP page, then the services (after the server)
   unlink(config.socket.c_str());
   return absl::OkStatus();
 }

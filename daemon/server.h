@@ -12,18 +12,16 @@
 
 namespace tpjit {
 
-// Extra services (barrier, metrics) register themselves through this hook.
-// It returns an object that keeps its services alive until shutdown.
-using ServiceHook =
-    std::function<std::shared_ptr<void>(grpc::ServerBuilder&, Daemon&)>;
-
-// Blocks until a termination signal, then shuts down: the daemon stops
-// (queued work fails, workers are killed), open calls are cancelled at half
-// of config.shutdown_grace_seconds, and a watchdog ends the process at the
-// full grace, whatever still runs. REQUIRES: SIGTERM/SIGINT blocked in
-// every thread (BlockTerminationSignals() before any thread starts); the
-// socket claimed (socket_claim.h).
-absl::Status RunServer(Daemon& daemon, const ServiceHook& hook);
+// Serves every service of services.h until a termination signal, then
+// shuts down in the order services.h documents: the daemon stops (queued
+// work fails, workers are killed), barrier waiters are answered, open calls
+// are cancelled at half of config.shutdown_grace_seconds, and a watchdog
+// ends the process at the full grace, whatever still runs. A monitor thread
+// refreshes the daemon's readiness (Daemon::RefreshReadiness, which reads
+// the disk) every 500 ms and sets the health services from it. REQUIRES:
+// SIGTERM/SIGINT blocked in every thread (BlockTerminationSignals() before any
+// thread starts); the socket claimed (socket_claim.h).
+absl::Status RunServer(Daemon& daemon);
 
 void BlockTerminationSignals();
 

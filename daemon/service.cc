@@ -172,6 +172,8 @@ class WarmupReactor final : public grpc::ServerWriteReactor<WarmupEvent>,
 // Streams one cubin in chunks of at most 1 MiB.
 class FetchReactor final : public grpc::ServerWriteReactor<FetchChunk> {
  public:
+  // The cubin is read on the daemon's read pool (it may come from the
+  // cache on disk), never on this reactor thread.
   FetchReactor(Daemon* daemon, const tpjit::v1::FetchRequest* request) {
     absl::Status size = CheckRequestBytes("fetch", request->ByteSizeLong(),
                                           kMaxSmallRequestBytes);
@@ -179,13 +181,16 @@ class FetchReactor final : public grpc::ServerWriteReactor<FetchChunk> {
       Finish(ToGrpc(size));
       return;
     }
-    auto bytes = daemon->Fetch(request->key());
-    if (!bytes.ok()) {
-      Finish(ToGrpc(bytes.status()));
-      return;
-    }
-    bytes_ = std::move(*bytes);
-    Next();
+    absl::Status posted = daemon->PostRead([this, daemon, request] {
+      auto bytes = daemon->Fetch(request->key());
+      if (!bytes.ok()) {
+        Finish(ToGrpc(bytes.status()));
+        return;
+      }
+      bytes_ = std::move(*bytes);
+      Next();
+    });
+    if (!posted.ok()) Finish(ToGrpc(posted));
   }
   void OnWriteDone(bool ok) override {
     if (!ok) {

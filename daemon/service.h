@@ -1,7 +1,9 @@
 // The gRPC face of tpjitd: tpjit.v1.Tpjit on the callback API. Reactions
 // never block: warm-ups are planned on the daemon's planning pool and
-// generic compiles prepared on its preparation pool (both bounded:
-// RESOURCE_EXHAUSTED when full), progress is pushed by the job and written
+// generic compiles prepared on its preparation pool, fetched cubins read on
+// its read pool (all bounded: RESOURCE_EXHAUSTED when full); Stats and
+// Status read no file (readiness is probed by the monitor thread, see
+// Daemon::RefreshReadiness). Progress is pushed by the job and written
 // one message at a time, and every reactor deletes itself in OnDone. Each
 // RPC checks its request's size against its own limit. Converts
 // absl::Status to grpc::Status here only.

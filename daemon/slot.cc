@@ -1,9 +1,5 @@
 #include "daemon/slot.h"
 
-#include <signal.h>
-
-#include <iostream>
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -19,13 +15,14 @@ constexpr int kMaxAttempts = 2;
 
 }  // namespace
 
-Slot::Slot(SlotOptions options, Scheduler* scheduler, Store* store,
-           ProcessLauncher* launcher, DaemonCounters* counters)
+Slot::Slot(SlotOptions options, const SlotDeps& deps)
     : options_(std::move(options)),
-      scheduler_(scheduler),
-      store_(store),
-      launcher_(launcher),
-      counters_(counters) {}
+      scheduler_(deps.scheduler),
+      store_(deps.store),
+      launcher_(deps.launcher),
+      counters_(deps.counters),
+      clock_(deps.clock),
+      logger_(deps.logger) {}
 
 Slot::~Slot() { Stop(); }
 
@@ -39,13 +36,12 @@ absl::Status Slot::Start() {
     if (!s.ok()) return s;
   }
   if (options_.gpu >= 0) {
-    absl::MutexLock lock(&check_mu_);
     auto checker = launcher_->Launch(
         {options_.worker_binary, "--load-check", absl::StrCat(options_.gpu)},
         options_.worker_env);
     if (!checker.ok()) return checker.status();
+    absl::MutexLock lock(&checker_mu_);
     checker_ = std::move(*checker);
-    checker_pid_.store(checker_->pid());
   }
   for (int p = 0; p < options_.procs; ++p) {
     threads_.emplace_back([this, p] { Run(p); });
@@ -59,11 +55,16 @@ void Slot::Stop() {
     absl::MutexLock lock(&mu_);
     // Unblock threads waiting on a child; each thread reaps its own.
     for (Proc& p : procs_) {
-      if (p.child && p.child->pid() > 0) kill(p.child->pid(), SIGKILL);
+      if (p.child) p.child->Interrupt();
     }
   }
-  // A load check in flight holds check_mu_: kill its process by pid.
-  if (int pid = checker_pid_.load(); pid > 0) kill(pid, SIGKILL);
+  // A load check in flight holds check_mu_, not checker_mu_.
+  std::shared_ptr<ChildProcess> checker;
+  {
+    absl::MutexLock lock(&checker_mu_);
+    checker = checker_;
+  }
+  if (checker) checker->Interrupt();
   for (std::thread& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -73,6 +74,7 @@ void Slot::Stop() {
     if (p.child) p.child->Kill();
   }
   absl::MutexLock check_lock(&check_mu_);
+  absl::MutexLock checker_lock(&checker_mu_);
   if (checker_) checker_->Kill();
 }
 
@@ -104,11 +106,11 @@ void Slot::Prime(int proc) {
   if (child == nullptr) return;
   tpjit::v1::WorkerRequest req;
   req.set_kind(tpjit::v1::WorkerRequest::SELF_TEST);
-  auto resp = child->Call(req, absl::Now() + absl::Seconds(60));
+  auto resp = child->Call(req, clock_->Now() + absl::Seconds(60));
   if (!resp.ok() || !resp->ok()) {
-    std::cerr << "tpjitd: slot " << options_.index << " worker " << proc
-              << " failed its self-test: "
-              << (resp.ok() ? resp->error() : resp.status().ToString()) << "\n";
+    logger_->Log(absl::StrCat(
+        "slot ", options_.index, " worker ", proc, " failed its self-test: ",
+        resp.ok() ? resp->error() : resp.status().ToString()));
   }
 }
 
@@ -117,7 +119,8 @@ void Slot::Prime(int proc) {
 // entry's metadata but the symbol names, dependencies and log is used, and
 // the names are checked against the ELF.
 bool ServeFromCache(
-    Store& store, DaemonCounters& counters, CompileTask& task, int slot,
+    Store& store, DaemonCounters& counters, Logger& logger, CompileTask& task,
+    int slot,
     const std::function<void(const CompileTask&, TaskOutcome&)>& load_check) {
   std::optional<CacheEntry> stored = store.Get(task.key);
   if (!stored) return false;
@@ -143,9 +146,9 @@ bool ServeFromCache(
   }
   if (!elf.ok() || !outcome.status.ok()) {
     counters.cache_rejects.fetch_add(1);
-    std::cerr << "tpjitd: slot " << slot << ": cache entry of " << task.label
-              << " refused, compiling it again: "
-              << (elf.ok() ? outcome.status : elf) << "\n";
+    logger.Log(absl::StrCat("slot ", slot, ": cache entry of ", task.label,
+                            " refused, compiling it again: ",
+                            (elf.ok() ? outcome.status : elf).ToString()));
     return false;
   }
   counters.cache_hits.fetch_add(1);
@@ -175,28 +178,39 @@ bool Slot::FromCache(CompileTask& task) {
   if (options_.gpu >= 0) {
     check = [this](const CompileTask& t, TaskOutcome& o) { LoadCheck(t, o); };
   }
-  return ServeFromCache(*store_, *counters_, task, options_.index, check);
+  return ServeFromCache(*store_, *counters_, *logger_, task, options_.index,
+                        check);
 }
 
 void Slot::LoadCheck(const CompileTask& task, TaskOutcome& outcome) {
   absl::MutexLock lock(&check_mu_);
-  if (!checker_) return;
+  std::shared_ptr<ChildProcess> checker;
+  {
+    absl::MutexLock ref(&checker_mu_);
+    checker = checker_;
+  }
+  if (!checker) return;
   tpjit::v1::WorkerRequest req;
   req.set_kind(tpjit::v1::WorkerRequest::LOAD_CHECK);
   req.set_cubin(outcome.cubin);
   for (const auto& s : outcome.lowered_names) req.add_symbols(s);
-  auto resp = checker_->Call(req, absl::Now() + absl::Seconds(60));
+  auto resp = checker->Call(req, clock_->Now() + absl::Seconds(60));
   if (!resp.ok() || !resp->ok()) {
-    std::cerr << "tpjitd: slot " << options_.index << ": load check of "
-              << task.label << " failed: "
-              << (resp.ok() ? resp->error() : resp.status().ToString()) << "\n";
+    logger_->Log(absl::StrCat(
+        "slot ", options_.index, ": load check of ", task.label,
+        " failed: ", resp.ok() ? resp->error() : resp.status().ToString()));
     if (!resp.ok()) {
-      checker_->Kill();
-      auto again = launcher_->Launch(
-          {options_.worker_binary, "--load-check", absl::StrCat(options_.gpu)},
-          options_.worker_env);
-      checker_ = again.ok() ? std::move(*again) : nullptr;
-      checker_pid_.store(checker_ ? checker_->pid() : -1);
+      checker->Kill();
+      std::shared_ptr<ChildProcess> again;
+      if (!stopping_.load()) {
+        auto launched =
+            launcher_->Launch({options_.worker_binary, "--load-check",
+                               absl::StrCat(options_.gpu)},
+                              options_.worker_env);
+        if (launched.ok()) again = std::move(*launched);
+      }
+      absl::MutexLock ref(&checker_mu_);
+      checker_ = std::move(again);
     } else {
       outcome.status = absl::InternalError(
           absl::StrCat("cubin of ", task.label, " does not load on GPU ",
@@ -220,7 +234,7 @@ void Slot::Execute(CompileTask& task, int proc,
     return;
   }
   std::unique_ptr<StoreLease> lease = store_->AcquireOrWait(
-      task.key, absl::Now() + absl::Seconds(2 * task.timeout_seconds + 10));
+      task.key, clock_->Now() + absl::Seconds(2 * task.timeout_seconds + 10));
   if (!lease && FromCache(task)) return;
   counters_->cache_misses.fetch_add(1);
   ChildProcess* child;
@@ -231,7 +245,7 @@ void Slot::Execute(CompileTask& task, int proc,
   }
   absl::StatusOr<tpjit::v1::WorkerResponse> resp =
       child ? child->Call(task.request,
-                          absl::Now() + absl::Seconds(task.timeout_seconds))
+                          clock_->Now() + absl::Seconds(task.timeout_seconds))
             : absl::UnavailableError("worker is not running");
   {
     absl::MutexLock lock(&mu_);
@@ -241,15 +255,16 @@ void Slot::Execute(CompileTask& task, int proc,
   if (!resp.ok()) {  // crash or time-out: restart the worker, retry elsewhere
     restarts_.fetch_add(1);
     counters_->worker_restarts.fetch_add(1);
-    std::cerr << "tpjitd: slot " << options_.index << " worker " << proc << ": "
-              << resp.status().message() << " while compiling " << task.label
-              << "; restarting it\n";
+    logger_->Log(absl::StrCat("slot ", options_.index, " worker ", proc, ": ",
+                              resp.status().message(), " while compiling ",
+                              task.label, "; restarting it"));
     absl::Status restarted = stopping_.load()
                                  ? absl::CancelledError("slot is stopping")
                                  : Restart(proc);
     if (!restarted.ok()) {
-      std::cerr << "tpjitd: slot " << options_.index
-                << ": cannot restart worker: " << restarted << "\n";
+      logger_->Log(
+          absl::StrCat("slot ", options_.index,
+                       ": cannot restart worker: ", restarted.ToString()));
     }
     lease.reset();
     task.last_slot = options_.index;

@@ -4,8 +4,13 @@
 // Scheduler (own shard first, then stealing), consult the cache, hold the
 // compile lease, compile, publish and load-check. A worker that crashes or
 // exceeds its time limit is killed and restarted; its task is retried on
-// another slot, and fails (with its log) after the second crash.
-// Thread-safe; Stop() joins all threads and kills all children.
+// another slot, and fails (with its log) after the second crash. A worker
+// that answers garbage (not a worker response) counts as a crash.
+// The cache is best-effort: a store that misses, drops puts or grants no
+// lease never fails a compile; the slot compiles and answers without it.
+// Thread-safe; Stop() interrupts busy workers (through their ChildProcess,
+// the only thing that signals them), joins all threads and kills all
+// children.
 #ifndef TPJIT_DAEMON_SLOT_H_
 #define TPJIT_DAEMON_SLOT_H_
 
@@ -23,6 +28,8 @@
 #include "src/cache/kernel_entry.h"
 #include "src/cache/store.h"
 #include "src/common/child_process.h"
+#include "src/common/clock.h"
+#include "src/common/logger.h"
 #include "tpjit/v1/tpjit.pb.h"
 
 namespace tpjit {
@@ -35,13 +42,24 @@ struct SlotOptions {
   std::vector<std::string> worker_env;  // extra "K=V" for the children
 };
 
+// What a slot works with; every pointer must outlive the slot.
+struct SlotDeps {
+  Scheduler* scheduler = nullptr;
+  Store* store = nullptr;
+  ProcessLauncher* launcher = nullptr;
+  DaemonCounters* counters = nullptr;
+  Clock* clock = nullptr;  // worker deadlines (see DaemonDeps::clock)
+  Logger* logger = nullptr;
+};
+
 // Serves `task` from `store` when it holds the key (and the task accepts the
 // entry's dependencies): calls task.done with a cache hit and returns true.
-// Otherwise returns false and leaves the task alone. Thread-safe.
-// `load_check` (may be empty) runs on a GPU and sets outcome.status on
-// failure.
+// Otherwise (also when the store fails) returns false and leaves the task
+// alone. Thread-safe. `load_check` (may be empty) runs on a GPU and sets
+// outcome.status on failure.
 bool ServeFromCache(
-    Store& store, DaemonCounters& counters, CompileTask& task, int slot,
+    Store& store, DaemonCounters& counters, Logger& logger, CompileTask& task,
+    int slot,
     const std::function<void(const CompileTask&, TaskOutcome&)>& load_check);
 
 // What the store keeps of a compiled `task`'s `outcome`.
@@ -49,8 +67,7 @@ KernelEntry ToKernelEntry(const CompileTask& task, const TaskOutcome& outcome);
 
 class Slot {
  public:
-  Slot(SlotOptions options, Scheduler* scheduler, Store* store,
-       ProcessLauncher* launcher, DaemonCounters* counters);
+  Slot(SlotOptions options, const SlotDeps& deps);
   ~Slot();
   Slot(const Slot&) = delete;
   Slot& operator=(const Slot&) = delete;
@@ -84,15 +101,19 @@ class Slot {
   Store* const store_;
   ProcessLauncher* const launcher_;
   DaemonCounters* const counters_;
+  Clock* const clock_;
+  Logger* const logger_;
   std::vector<std::thread> threads_;
   std::atomic<int64_t> compiled_{0};
   std::atomic<int64_t> restarts_{0};
   std::atomic<bool> stopping_{false};  // Stop() began: restart no worker
-  std::atomic<int> checker_pid_{-1};
   mutable absl::Mutex mu_;
   std::vector<Proc> procs_ ABSL_GUARDED_BY(mu_);
   absl::Mutex check_mu_;  // one load check at a time on the GPU's process
-  std::unique_ptr<ChildProcess> checker_ ABSL_GUARDED_BY(check_mu_);
+  // The load-checker; replaced under both mutexes, so Stop() can interrupt a
+  // check in flight (which holds check_mu_) through checker_mu_.
+  absl::Mutex checker_mu_ ABSL_ACQUIRED_AFTER(check_mu_);
+  std::shared_ptr<ChildProcess> checker_ ABSL_GUARDED_BY(checker_mu_);
 };
 
 }  // namespace tpjit

@@ -7,11 +7,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 
 extern char** environ;
@@ -52,12 +56,19 @@ int ReadAll(int fd, char* data, size_t n, absl::Time deadline) {
   return 1;
 }
 
+// The largest frame either side accepts: a request's sources and headers,
+// or a response's cubin (at most 256 MiB, the sandbox's file limit) and log.
+constexpr uint32_t kMaxFrameBytes = uint32_t{1} << 30;
+
+// As ReadAll, and -2 when the length prefix is beyond kMaxFrameBytes (not a
+// frame of ours: garbage).
 int ReadFrameUntil(int fd, std::string* bytes, absl::Time deadline) {
   unsigned char len[4];
   int r = ReadAll(fd, reinterpret_cast<char*>(len), 4, deadline);
   if (r != 1) return r;
   uint32_t n = len[0] | (len[1] << 8) | (len[2] << 16) |
                (static_cast<uint32_t>(len[3]) << 24);
+  if (n > kMaxFrameBytes) return -2;
   bytes->resize(n);
   return n == 0 ? 1 : ReadAll(fd, bytes->data(), n, deadline);
 }
@@ -70,53 +81,73 @@ class PipeChild final : public ChildProcess {
 
   absl::StatusOr<tpjit::v1::WorkerResponse> Call(
       const tpjit::v1::WorkerRequest& request, absl::Time deadline) override {
-    if (pid_ <= 0) return absl::UnavailableError("worker is not running");
+    if (pid_.load() <= 0) {
+      return absl::UnavailableError("worker is not running");
+    }
     if (!WriteFrame(to_child_, request.SerializeAsString())) {
       return absl::UnavailableError(
-          absl::StrCat("worker pid ", pid_, " closed its input"));
+          absl::StrCat("worker pid ", pid(), " closed its input"));
     }
     std::string bytes;
     int r = ReadFrameUntil(from_child_, &bytes, deadline);
     if (r == -1) {
       return absl::DeadlineExceededError(
-          absl::StrCat("worker pid ", pid_, " exceeded its time limit"));
+          absl::StrCat("worker pid ", pid(), " exceeded its time limit"));
     }
     tpjit::v1::WorkerResponse response;
-    if (r == 0 || !response.ParseFromString(bytes)) {
-      return absl::UnavailableError(
-          absl::StrCat("worker pid ", pid_, " died (", ExitDescription(), ")"));
+    if (r == -2 || (r == 1 && !response.ParseFromString(bytes))) {
+      return absl::UnavailableError(absl::StrCat(
+          "worker pid ", pid(), " answered garbage (not a worker response)"));
+    }
+    if (r == 0) {
+      return absl::UnavailableError(absl::StrCat(
+          "worker pid ", pid(), " died (", ExitDescription(), ")"));
     }
     return response;
   }
 
   void Kill() override {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, &wait_status_, 0);
-      pid_ = -pid_;
+    if (const pid_t pid = pid_.load(); pid > 0) {
+      absl::MutexLock lock(&reap_mu_);  // no Interrupt() after the reap
+      kill(pid, SIGKILL);
+      waitpid(pid, &wait_status_, 0);
+      pid_.store(-pid);
     }
     if (to_child_ >= 0) close(to_child_);
     if (from_child_ >= 0) close(from_child_);
     to_child_ = from_child_ = -1;
   }
 
-  int pid() const override { return pid_; }
+  void Interrupt() override {
+    // Never reaped here, and never after the owner reaped it (reap_mu_):
+    // the pid cannot belong to another process.
+    absl::MutexLock lock(&reap_mu_);
+    if (const pid_t pid = pid_.load(); pid > 0) kill(pid, SIGKILL);
+  }
+
+  int pid() const override { return pid_.load(); }
 
  private:
   std::string ExitDescription() {
     int status = 0;
-    if (pid_ > 0 && waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -pid_;
-      wait_status_ = status;
+    {
+      absl::MutexLock lock(&reap_mu_);
+      if (const pid_t pid = pid_.load();
+          pid > 0 && waitpid(pid, &status, WNOHANG) == pid) {
+        pid_.store(-pid);
+        wait_status_ = status;
+      }
     }
-    if (pid_ > 0) return "still running, pipe closed";
+    if (pid_.load() > 0) return "still running, pipe closed";
     if (WIFSIGNALED(wait_status_)) {
       return absl::StrCat("killed by signal ", WTERMSIG(wait_status_));
     }
     return absl::StrCat("exit code ", WEXITSTATUS(wait_status_));
   }
 
-  pid_t pid_;
+  // Negated once reaped; written by the owner thread only.
+  std::atomic<pid_t> pid_;
+  absl::Mutex reap_mu_;
   int to_child_;
   int from_child_;
   int wait_status_ = 0;
@@ -172,6 +203,21 @@ bool WriteFrame(int fd, const std::string& bytes) {
 
 bool ReadFrame(int fd, std::string* bytes) {
   return ReadFrameUntil(fd, bytes, absl::InfiniteFuture()) == 1;
+}
+
+absl::StatusOr<CommandResult> ProcessLauncher::Run(
+    const std::vector<std::string>& argv, const std::string& dir,
+    double timeout_seconds, const SandboxSpec& sandbox) {
+  return RunCommand(argv, dir, timeout_seconds, sandbox);
+}
+
+void KillChildProcesses() {
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream in(task.path() / "children");
+    for (int pid; in >> pid;) kill(pid, SIGKILL);
+  }
 }
 
 ProcessLauncher* ProcessLauncher::Real() {

@@ -98,7 +98,9 @@ absl::StatusOr<NvccOutput> NvccCompile(const NvccInput& input) {
               {"-MD", "-MF", "deps.d", "-o", out_name, source_name});
   SandboxSpec sandbox = input.sandbox;
   sandbox.cpu_seconds = static_cast<int64_t>(input.timeout_seconds) + 5;
-  auto run = RunCommand(argv, dir->path(), input.timeout_seconds, sandbox);
+  ProcessLauncher* launcher =
+      input.launcher != nullptr ? input.launcher : ProcessLauncher::Real();
+  auto run = launcher->Run(argv, dir->path(), input.timeout_seconds, sandbox);
   if (!run.ok()) return run.status();
   DependencyRoots roots;
   roots.include_dirs = input.include_dirs;

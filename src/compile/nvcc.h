@@ -1,6 +1,6 @@
 // The NVCC back end: what tpjit-worker runs for an NVCC compile and what
 // tpjitd needs to key one. nvcc itself runs only in tpjit-worker
-// (`nvcc -cubin -MD`, sandboxed, through RunCommand in src/common/command.h);
+// (`nvcc -cubin -MD`, sandboxed, started through ProcessLauncher::Run);
 // tpjitd never starts it (NvccIdentity reads files):
 //  - ValidateCompileOptions: the option allow-list.
 //  - NvccCompile / NvccIdentity / NvccArgv.
@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "src/common/child_process.h"
 #include "src/common/command.h"
 
 namespace tpjit {
@@ -36,6 +37,8 @@ struct NvccInput {
   bool ptx = false;  // -ptx instead of -cubin
   double timeout_seconds = 120;
   SandboxSpec sandbox;
+  // Starts nvcc (ProcessLauncher::Run); null: ProcessLauncher::Real().
+  ProcessLauncher* launcher = nullptr;
 };
 
 struct NvccOutput {

@@ -192,4 +192,8 @@ double EstimateCompileSeconds(const FamilyInfo& info, const KernelConfig& c) {
          (info.group == GroupKind::kNone ? 0.0 : 0.03);
 }
 
+int MAlignment(Family family) {
+  return Info(family).group == GroupKind::kContig ? 128 : 1;
+}
+
 }  // namespace tpjit

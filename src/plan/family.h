@@ -42,6 +42,12 @@ const std::vector<FamilyInfo>& AllFamilies();
 const FamilyInfo& Info(Family family);
 absl::StatusOr<Family> FamilyFromId(absl::string_view id);
 
+// The M alignment of a family's shapes: M is rounded up to a multiple of it
+// before a plan or a manifest is looked up (128 for contig-grouped families,
+// whose row counts are padded per expert; 1 otherwise). Manifests carry it
+// per shape (ManifestShape.m_alignment).
+int MAlignment(Family family);
+
 // One point of a family's configuration space; these are the template
 // parameters of the family's kernel (see kernels/README.md).
 //   block_m x block_n: output tile of one CTA; block_k: K per stage;

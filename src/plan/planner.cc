@@ -25,12 +25,14 @@ KernelOrder OrderOf(const KernelSpec& s) {
   return {static_cast<int>(s.family), s.n, s.k, s.groups, s.config};
 }
 
-int64_t RoundUp128(int64_t m) { return (m + 127) / 128 * 128; }
+int64_t Align(int64_t m, int alignment) {
+  return (m + alignment - 1) / alignment * alignment;
+}
 
 KernelSpec SpecFor(const WarmupSpec& spec, const Shape& shape, int64_t m) {
   const FamilyInfo& info = Info(*FamilyFromId(shape.family()));
   Problem p;
-  p.m = info.group == GroupKind::kContig ? RoundUp128(m) : m;
+  p.m = Align(m, MAlignment(info.family));
   p.n = shape.n();
   p.k = shape.k();
   p.groups = info.group == GroupKind::kNone ? 1 : shape.num_groups();
@@ -81,10 +83,7 @@ absl::StatusOr<int> Plan::Lookup(int shape, int64_t m) const {
                      static_cast<int>(shapes.size()) - 1));
   }
   const auto& ranges = shapes[shape].ranges;
-  if (Info(*FamilyFromId(shapes[shape].shape.family())).group ==
-      GroupKind::kContig) {
-    m = RoundUp128(m);  // contig row counts are padded to 128
-  }
+  m = Align(m, MAlignment(*FamilyFromId(shapes[shape].shape.family())));
   auto it =
       std::upper_bound(ranges.begin(), ranges.end(), m,
                        [](int64_t v, const MRange& r) { return v < r.lo; });
@@ -102,6 +101,11 @@ absl::StatusOr<Plan> PlanWarmup(const WarmupSpec& spec) {
 absl::StatusOr<Plan> PlanWarmup(const WarmupSpec& spec,
                                 const std::function<bool()>& cancelled) {
   TPJIT_RETURN_IF_ERROR(ValidateSpec(spec));
+  return PlanValidSpec(spec, cancelled);
+}
+
+absl::StatusOr<Plan> PlanValidSpec(const WarmupSpec& spec,
+                                   const std::function<bool()>& cancelled) {
   TPJIT_ASSIGN_OR_RETURN(std::vector<int64_t> all_values,
                          PolicyMValues(spec.m_policy()));
   const bool full = spec.m_policy().kind() == MPolicy::FULL;

@@ -60,6 +60,11 @@ absl::StatusOr<Plan> PlanWarmup(const tpjit::v1::WarmupSpec& spec);
 // returns true, planning stops with CANCELLED.
 absl::StatusOr<Plan> PlanWarmup(const tpjit::v1::WarmupSpec& spec,
                                 const std::function<bool()>& cancelled);
+// As above without checking the spec again.
+// REQUIRES: ValidateSpec(spec).ok(); the daemon checks a request once, at
+// its edge (Daemon::Warmup), and plans with this.
+absl::StatusOr<Plan> PlanValidSpec(const tpjit::v1::WarmupSpec& spec,
+                                   const std::function<bool()>& cancelled);
 
 // Share of M in 1..m_max, over all shapes, whose FULL-policy kernel is among
 // `plan`'s kernels: 1.0 for a FULL plan; less for a sampled one that misses

@@ -18,10 +18,13 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/barrier/subprocess.h"
+#include "tests/testlib/subprocess.h"
 
 namespace tpjit {
 namespace {
+
+using ::tpjit::testing::ReadWholeFile;
+using ::tpjit::testing::Subprocess;
 
 using ::testing::HasSubstr;
 

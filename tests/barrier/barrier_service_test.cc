@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/barrier/test_server.h"
+#include "tests/testlib/wait.h"
 
 namespace tpjit {
 namespace {
@@ -67,12 +68,7 @@ class BarrierServiceTest : public ::testing::Test {
   // Polls `done` until it holds (true) or `limit` passes (false).
   static bool WaitFor(const std::function<bool()>& done,
                       absl::Duration limit = absl::Seconds(10)) {
-    const absl::Time end = absl::Now() + limit;
-    while (!done()) {
-      if (absl::Now() >= end) return false;
-      absl::SleepFor(absl::Milliseconds(1));
-    }
-    return true;
+    return ::tpjit::testing::WaitUntil(done, limit);
   }
 
   std::string dir_, socket_;

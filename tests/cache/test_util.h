@@ -1,5 +1,5 @@
-// Helpers for the cache tests: a temp directory per test, status matchers,
-// a clock whose sleeps run a hook, and key/entry builders.
+// Helpers for the cache tests: a clock whose sleeps run a hook, and
+// key/entry builders; temp directories and ASSERT_OK come from tests/testlib.
 #ifndef TPJIT_TESTS_CACHE_TEST_UTIL_H_
 #define TPJIT_TESTS_CACHE_TEST_UTIL_H_
 
@@ -16,35 +16,10 @@
 #include "src/common/clock.h"
 #include "src/common/digest.h"
 #include "src/common/file_system.h"
-
-#ifndef ASSERT_OK
-#define ASSERT_OK(expr) ASSERT_TRUE((expr).ok()) << (expr)
-#define EXPECT_OK(expr) EXPECT_TRUE((expr).ok()) << (expr)
-#endif
+#include "tests/testlib/status.h"
+#include "tests/testlib/temp_dir.h"
 
 namespace tpjit::testing {
-
-// A fresh directory, removed with its content on destruction.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = getenv("TEST_TMPDIR");
-    std::string tmpl =
-        absl::StrCat(base && *base ? base : "/tmp", "/tpjit_cache_test.XXXXXX");
-    path_ = mkdtemp(tmpl.data()) ? tmpl : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string Sub(const std::string& name) const {
-    return JoinPath(path_, name);
-  }
-
- private:
-  std::string path_;
-};
 
 // A manual clock (like FakeClock) whose SleepFor first advances time, then
 // runs `on_sleep` (a test's way to make "another process" act while a

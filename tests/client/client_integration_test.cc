@@ -1,9 +1,6 @@
 // The client library, the C ABI and the `tpjit` CLI against the real tpjitd
 // (TPJITD_BINARY) on a temp Unix socket and cache directory, without a GPU.
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
@@ -17,8 +14,8 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "src/plan/spec.h"
-
-extern char** environ;
+#include "tests/testlib/subprocess.h"
+#include "tests/testlib/temp_dir.h"
 
 namespace tpjit {
 namespace {
@@ -29,53 +26,39 @@ constexpr char kSpec[] = R"({
   "shapes": [{"family": "bf16_gemm_nt", "n": 256, "k": 256}]})";
 
 std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return ::tpjit::testing::ReadWholeFile(path);
 }
 
-// Runs argv with stdout to `out_path`, stderr to `out_path`.err; exit code.
-int RunProcess(std::vector<std::string> argv, const std::string& out_path,
-               pid_t* pid_out = nullptr) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  const std::string err_path = out_path + ".err";
-  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (pid_out != nullptr) {
-    *pid_out = pid;
-    return 0;
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+// Runs argv to completion with stdout to `out_path`, stderr to
+// `out_path`.err: the exit code.
+int RunProcess(const std::vector<std::string>& argv,
+               const std::string& out_path) {
+  return ::tpjit::testing::RunToCompletion(argv, out_path, out_path + ".err");
 }
 
 class RealDaemonTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::string t =
-        (std::filesystem::temp_directory_path() / "tpjit-cit-XXXXXX").string();
-    dir_ = new std::string(mkdtemp(t.data()));
+    tmp_ = new ::tpjit::testing::TempDir("tpjit-cit-");
+    dir_ = new std::string(tmp_->path());
     socket_ = new std::string(*dir_ + "/tpjitd.sock");
-    RunProcess(
+    auto daemon = ::tpjit::testing::Subprocess::Spawn(
         {TPJITD_BINARY, "--socket", *socket_, "--cache-dir", *dir_ + "/cache",
          "--gpus", "0", "--slots", "1", "--procs", "2"},
-        *dir_ + "/tpjitd.log", &pid_);
+        *dir_ + "/tpjitd.log", *dir_ + "/tpjitd.log.err");
+    if (daemon.ok()) {
+      daemon_ = new ::tpjit::testing::Subprocess(std::move(*daemon));
+    }
   }
   static void TearDownTestSuite() {
-    kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-    std::filesystem::remove_all(*dir_);
+    if (daemon_ != nullptr) {
+      daemon_->Signal(SIGTERM);
+      daemon_->WaitForever();
+      delete daemon_;
+      daemon_ = nullptr;
+    }
+    delete tmp_;
+    tmp_ = nullptr;
   }
   void SetUp() override {
     auto client =
@@ -93,13 +76,15 @@ class RealDaemonTest : public ::testing::Test {
 
   static std::string* dir_;
   static std::string* socket_;
-  static pid_t pid_;
+  static ::tpjit::testing::TempDir* tmp_;
+  static ::tpjit::testing::Subprocess* daemon_;
   std::unique_ptr<Client> client_;
 };
 
 std::string* RealDaemonTest::dir_ = nullptr;
 std::string* RealDaemonTest::socket_ = nullptr;
-pid_t RealDaemonTest::pid_ = -1;
+::tpjit::testing::TempDir* RealDaemonTest::tmp_ = nullptr;
+::tpjit::testing::Subprocess* RealDaemonTest::daemon_ = nullptr;
 
 TEST_F(RealDaemonTest, WarmupLookupFetchAndWarmAgain) {
   auto spec = ParseSpecJson(kSpec);

@@ -44,6 +44,7 @@ def test_manifest():
         plain.ranges.add(lo=lo, hi=hi, kernel=k)
     contig = m.shapes.add()
     contig.shape.family = "fp8_grouped_gemm_nt_contig"
+    contig.m_alignment = 128
     for lo, hi, k in ((128, 1024, 1), (1152, 16384, 2)):
         contig.ranges.add(lo=lo, hi=hi, kernel=k)
     return m

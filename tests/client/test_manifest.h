@@ -52,6 +52,7 @@ inline tpjit::v1::Manifest TestManifest(int64_t m_max = 16384) {
   contig->mutable_shape()->set_n(4096);
   contig->mutable_shape()->set_k(7168);
   contig->mutable_shape()->set_num_groups(32);
+  contig->set_m_alignment(128);
   add(contig, 128, 1024, 1);
   add(contig, 1152, m_max, 2);
   return m;

@@ -7,15 +7,11 @@
 #ifndef TPJIT_TESTS_DAEMON_IN_PROCESS_DAEMON_H_
 #define TPJIT_TESTS_DAEMON_IN_PROCESS_DAEMON_H_
 
-#include <stdlib.h>
-
 #include <atomic>
 #include <chrono>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -26,6 +22,8 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "src/common/child_process.h"
+#include "tests/testlib/temp_dir.h"
+#include "tests/testlib/wait.h"
 #include "tpjit/v1/barrier.grpc.pb.h"
 #include "tpjit/v1/tpjit.grpc.pb.h"
 
@@ -47,6 +45,7 @@ class FakeWorker final : public ChildProcess {
     return r;
   }
   void Kill() override { alive_ = false; }
+  void Interrupt() override {}
   int pid() const override { return pid_; }
 
  private:
@@ -67,29 +66,10 @@ class FakeWorkerLauncher final : public ProcessLauncher {
   std::atomic<int> next_pid_{1};
 };
 
-class TempDir {
- public:
-  TempDir() {
-    std::string t =
-        std::filesystem::temp_directory_path() / "tpjit-daemon-XXXXXX";
-    path_ = mkdtemp(t.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 // Polls `condition` until it holds or `timeout` passes; true if it held.
 inline bool WaitFor(const std::function<bool()>& condition,
                     absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
+  return WaitUntil(condition, timeout);
 }
 
 class InProcessDaemon {
@@ -115,13 +95,15 @@ class InProcessDaemon {
     status_ = daemon_->Start();
     if (status_.ok()) StartServer();
   }
+  // The shutdown order of services.h.
   ~InProcessDaemon() {
     if (server_) {
       daemon_->Stop();
+      services_->BeginShutdown();
       server_->Shutdown(std::chrono::system_clock::now() +
                         std::chrono::seconds(5));
     }
-    extra_.reset();
+    services_.reset();
   }
 
   const absl::Status& status() const { return status_; }
@@ -145,14 +127,12 @@ class InProcessDaemon {
  private:
   void StartServer() {
     grpc::EnableDefaultHealthCheckService(true);
-    service_ = std::make_unique<TpjitService>(daemon_.get());
     grpc::ServerBuilder builder;
     builder.AddListeningPort("unix:" + daemon_->config().socket,
                              grpc::InsecureServerCredentials());
     builder.SetMaxReceiveMessageSize(
         static_cast<int>(daemon_->config().max_request_bytes));
-    builder.RegisterService(service_.get());
-    extra_ = ExtraServices()(builder, *daemon_);
+    services_ = Services::Start(builder, *daemon_);
     server_ = builder.BuildAndStart();
     if (!server_) {
       status_ = absl::UnavailableError("cannot start the test server");
@@ -170,12 +150,11 @@ class InProcessDaemon {
     health_ = grpc::health::v1::Health::NewStub(channel_);
   }
 
-  TempDir dir_;
+  TempDir dir_{"tpjit-daemon-"};
   FakeWorkerLauncher launcher_;
   absl::Status status_;
   std::unique_ptr<Daemon> daemon_;
-  std::unique_ptr<TpjitService> service_;
-  std::shared_ptr<void> extra_;
+  std::unique_ptr<Services> services_;
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<tpjit::v1::Tpjit::Stub> stub_;

@@ -5,6 +5,7 @@
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "src/common/clock.h"
 #include "src/compile/kernel_source.h"
 #include "src/plan/spec.h"
 
@@ -32,7 +33,8 @@ class RecordingListener : public JobListener {
   tpjit::v1::WarmupSummary summary;
 };
 
-std::shared_ptr<Job> MakeJob(Scheduler* scheduler) {
+std::shared_ptr<Job> MakeJob(Scheduler* scheduler,
+                             Clock* clock = Clock::Real()) {
   std::ifstream in(std::string(TPJIT_SPECS_DIR) + "/qwen3-30b-a3b-tp4.json");
   std::stringstream buf;
   buf << in.rdbuf();
@@ -40,7 +42,7 @@ std::shared_ptr<Job> MakeJob(Scheduler* scheduler) {
   spec.mutable_m_policy()->set_kind(MPolicy::EXPLICIT);
   for (int m : {1, 128, 4096}) spec.mutable_m_policy()->add_m_values(m);
   auto plan = *PlanWarmup(spec);
-  auto job = std::make_shared<Job>(plan.digest, spec, plan, absl::Now());
+  auto job = std::make_shared<Job>(plan.digest, spec, plan, clock);
   Toolchain tc{"13.0", "", CanonicalOptions("sm_90a")};
   EXPECT_TRUE(job->Start(tc, scheduler, 60).ok());
   return job;
@@ -105,6 +107,25 @@ TEST(JobTest, AFailedKernelFailsTheJobWithItsLog) {
   EXPECT_EQ(a.status.code(), absl::StatusCode::kInternal);
   EXPECT_NE(a.status.message().find("nvrtc: boom"), std::string::npos);
   EXPECT_TRUE(job->failed());
+}
+
+TEST(JobTest, TimesComeFromItsClock) {
+  FakeClock clock;
+  Scheduler s(1);
+  auto job = MakeJob(&s, &clock);
+  RecordingListener a;
+  job->Attach(&a, 0, 1, "");
+  EXPECT_EQ(job->finished_at(), absl::InfiniteFuture());
+  clock.Advance(absl::Seconds(7));
+  Drain(s);
+  ASSERT_EQ(a.finished, 1);
+  EXPECT_DOUBLE_EQ(a.summary.wall_seconds(), 7.0);
+  EXPECT_EQ(job->finished_at(), clock.Now());
+  ASSERT_FALSE(a.progress.empty());
+  EXPECT_DOUBLE_EQ(a.progress.front().elapsed_seconds(), 0.0);
+  for (size_t i = 1; i < a.progress.size(); ++i) {
+    EXPECT_DOUBLE_EQ(a.progress[i].elapsed_seconds(), 7.0);
+  }
 }
 
 TEST(JobTest, DetachedListenersHearNothingMore) {

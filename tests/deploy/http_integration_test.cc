@@ -33,34 +33,11 @@ int FreePort() {
   return ntohs(a.sin_port);
 }
 
-// Runs argv with stdout to `out` and stderr to `err`; kills it after
-// `timeout`. The exit code, or -1 on time-out.
+// Runs argv (in its own process group) with stdout to `out` and stderr to
+// `err`; kills the group after `timeout`. The exit code, or -1 on time-out.
 int RunWithTimeout(const std::vector<std::string>& argv, const std::string& out,
                    const std::string& err, std::chrono::seconds timeout) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  posix_spawn(&pid, argv[0].c_str(), &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  kill(-pid, SIGKILL);
-  kill(pid, SIGKILL);
-  WaitExit(pid);
-  return -1;
+  return RunToCompletion(argv, out, err, absl::FromChrono(timeout));
 }
 
 class HttpTest : public ::testing::Test {
@@ -72,7 +49,7 @@ class HttpTest : public ::testing::Test {
                          "--http-port", std::to_string(port_), "--procs", "1"});
     ASSERT_TRUE(daemon_->WaitServing()) << Log();
   }
-  std::string Log() { return ReadFile(dir_.path() + "/tpjitd.1.log"); }
+  std::string Log() { return ReadWholeFile(dir_.path() + "/tpjitd.1.log"); }
   std::string Url(const std::string& path) {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
@@ -152,8 +129,8 @@ TEST_F(HttpTest, StatusPageRendersInHeadlessChromium) {
        "--user-data-dir=" + profile.path(), "--virtual-time-budget=5000",
        "--dump-dom", Url("/")},
       dom, dir_.path() + "/chromium.log", std::chrono::seconds(120));
-  ASSERT_EQ(rc, 0) << ReadFile(dir_.path() + "/chromium.log");
-  std::string html = ReadFile(dom);
+  ASSERT_EQ(rc, 0) << ReadWholeFile(dir_.path() + "/chromium.log");
+  std::string html = ReadWholeFile(dom);
   size_t slots = html.find("id=\"slots\"");
   ASSERT_NE(slots, std::string::npos) << html;
   std::string table = html.substr(slots, html.find("</table>", slots) - slots);

@@ -1,73 +1,27 @@
 // Test harness: runs the real tpjitd binary on a temp Unix socket and cache
-// directory, and real client processes against it. Not thread-safe.
+// directory, and real client processes against it (tests/testlib
+// Subprocess, TempDir, WaitUntil). Not thread-safe.
 #ifndef TPJIT_TESTS_INTEGRATION_DAEMON_HARNESS_H_
 #define TPJIT_TESTS_INTEGRATION_DAEMON_HARNESS_H_
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <memory>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "tests/testlib/subprocess.h"
+#include "tests/testlib/temp_dir.h"
+#include "tests/testlib/wait.h"
 #include "tpjit/v1/tpjit.grpc.pb.h"
 
-extern char** environ;
-
 namespace tpjit::testing {
-
-inline std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Starts argv with stdout/stderr redirected to `log`; returns the pid.
-inline pid_t Spawn(const std::vector<std::string>& argv,
-                   const std::string& log) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  posix_spawn(&pid, argv[0].c_str(), &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
-}
-
-inline int WaitExit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-class TempDir {
- public:
-  TempDir() {
-    std::string t = std::filesystem::temp_directory_path() / "tpjit-it-XXXXXX";
-    path_ = mkdtemp(t.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 class Daemon {
  public:
@@ -78,7 +32,7 @@ class Daemon {
         dir_ + "/cache", "--gpus",   "0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     log_ = dir_ + "/tpjitd." + std::to_string(++starts_) + ".log";
-    pid_ = Spawn(argv, log_);
+    if (auto p = Subprocess::Spawn(argv, log_); p.ok()) proc_ = std::move(*p);
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // closed with us
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
@@ -93,13 +47,11 @@ class Daemon {
 
   // Waits (up to 60 s) until the health service says SERVING.
   bool WaitServing() {
-    for (int i = 0; i < 600; ++i) {
-      if (Health("") == grpc::health::v1::HealthCheckResponse::SERVING) {
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
+    return WaitUntil(
+        [this] {
+          return Health("") == grpc::health::v1::HealthCheckResponse::SERVING;
+        },
+        absl::Seconds(60));
   }
 
   int Health(const std::string& service) {
@@ -116,15 +68,15 @@ class Daemon {
 
   // SIGTERM and wait: the exit code.
   int Stop() {
-    if (pid_ <= 0) return 0;
+    if (!proc_) return 0;
     // An idle connection holds the daemon's graceful shutdown to its
     // deadline: close ours first.
     stub_.reset();
     health_.reset();
     channel_.reset();
-    kill(pid_, SIGTERM);
-    int rc = WaitExit(pid_);
-    pid_ = -1;
+    proc_->Signal(SIGTERM);
+    int rc = proc_->WaitForever();
+    proc_.reset();
     return rc;
   }
 
@@ -138,29 +90,23 @@ class Daemon {
   // Polls (never blocks) until the daemon exits or `limit` passes: its exit
   // code, or -1 if it still runs.
   int WaitExitWithin(std::chrono::milliseconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (pid_ > 0) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      if (std::chrono::steady_clock::now() >= deadline) return -1;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return 0;
+    if (!proc_) return 0;
+    std::optional<int> code = proc_->Wait(absl::FromChrono(limit));
+    if (!code) return -1;
+    proc_.reset();
+    return *code;
   }
 
   // kill -9 and reap: nothing of the daemon's own clean-up runs.
   void Kill9() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    WaitExit(pid_);
-    pid_ = -1;
+    if (!proc_) return;
+    proc_->Signal(SIGKILL);
+    proc_->WaitForever();
+    proc_.reset();
   }
 
-  pid_t pid() const { return pid_; }
-  std::string Log() const { return ReadFile(log_); }
+  pid_t pid() const { return proc_ ? proc_->pid() : -1; }
+  std::string Log() const { return ReadWholeFile(log_); }
   const std::string& socket() const { return socket_; }
   tpjit::v1::Tpjit::Stub& stub() { return *stub_; }
 
@@ -169,7 +115,7 @@ class Daemon {
   std::string dir_;
   std::string socket_;
   std::string log_;
-  pid_t pid_ = -1;
+  std::optional<Subprocess> proc_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<tpjit::v1::Tpjit::Stub> stub_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;

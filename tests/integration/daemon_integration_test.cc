@@ -1,6 +1,7 @@
 // The real tpjitd with real client processes (tpjit_test_rank) on the CPU.
 #include <dirent.h>
 
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -26,34 +27,38 @@ struct RankResult {
 std::vector<RankResult> RunRanks(const TempDir& dir, Daemon& daemon,
                                  const std::string& spec, int world,
                                  const std::string& tag) {
-  std::vector<pid_t> pids;
+  std::vector<std::optional<Subprocess>> ranks;
   for (int r = 0; r < world; ++r) {
     std::string base = dir.path() + "/" + tag + std::to_string(r);
-    pids.push_back(
-        Spawn({TPJIT_TEST_RANK, daemon.socket(), spec, std::to_string(r),
-               std::to_string(world), base + ".manifest"},
-              base + ".out"));
+    auto p = Subprocess::Spawn(
+        {TPJIT_TEST_RANK, daemon.socket(), spec, std::to_string(r),
+         std::to_string(world), base + ".manifest"},
+        base + ".out");
+    if (p.ok())
+      ranks.emplace_back(std::move(*p));
+    else
+      ranks.emplace_back();
   }
   std::vector<RankResult> results;
   for (int r = 0; r < world; ++r) {
     std::string base = dir.path() + "/" + tag + std::to_string(r);
     RankResult res;
-    res.exit_code = WaitExit(pids[r]);
+    res.exit_code = ranks[r] ? ranks[r]->WaitForever() : -1;
     std::vector<std::string> f =
-        absl::StrSplit(ReadFile(base + ".out"), absl::ByAnyChar(" \n"));
+        absl::StrSplit(ReadWholeFile(base + ".out"), absl::ByAnyChar(" \n"));
     if (res.exit_code == 0 && f.size() >= 3) {
       res.digest = f[0];
       (void)absl::SimpleAtoi(f[1], &res.compiled);
       (void)absl::SimpleAtoi(f[2], &res.hits);
     }
-    res.manifest = ReadFile(base + ".manifest");
+    res.manifest = ReadWholeFile(base + ".manifest");
     results.push_back(res);
   }
   return results;
 }
 
 size_t DistinctKernels(const std::string& spec_path) {
-  auto spec = ParseSpecJson(ReadFile(spec_path));
+  auto spec = ParseSpecJson(ReadWholeFile(spec_path));
   return PlanWarmup(*spec)->kernels.size();
 }
 
@@ -123,7 +128,7 @@ TEST(DaemonIntegrationTest, BadRequestsAreInvalidArgumentNamingTheField) {
   TempDir dir;
   Daemon daemon(dir.path(), {"--procs", "1"});
   ASSERT_TRUE(daemon.WaitServing());
-  auto spec = *ParseSpecJson(ReadFile(kSpecs + "/qwen3-30b-a3b-tp4.json"));
+  auto spec = *ParseSpecJson(ReadWholeFile(kSpecs + "/qwen3-30b-a3b-tp4.json"));
   tpjit::v1::WarmupRequest req;
   *req.mutable_spec() = spec;
   req.set_world(4);
@@ -161,7 +166,7 @@ std::vector<pid_t> Children(pid_t parent) {
   if (d == nullptr) return out;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
-    std::string kids = ReadFile(task_dir + "/" + e->d_name + "/children");
+    std::string kids = ReadWholeFile(task_dir + "/" + e->d_name + "/children");
     for (absl::string_view k : absl::StrSplit(kids, ' ', absl::SkipEmpty())) {
       int pid = 0;
       if (absl::SimpleAtoi(k, &pid)) out.push_back(pid);

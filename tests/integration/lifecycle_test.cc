@@ -7,7 +7,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -28,15 +31,9 @@ using std::chrono::seconds;
 
 const std::string kSpecs = TPJIT_SPECS_DIR;
 
-// Polls `done` every 20 ms until it holds or `limit` passes.
-template <typename F>
-bool WaitFor(F done, milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
+// Waits (tests/testlib WaitUntil) until `done` holds or `limit` passes.
+bool WaitFor(const std::function<bool()>& done, milliseconds limit) {
+  return WaitUntil(done, absl::FromChrono(limit));
 }
 
 int FreePort() {
@@ -55,7 +52,7 @@ int FreePort() {
 std::set<std::string> ListeningAddresses(int port) {
   std::set<std::string> out;
   for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-    std::istringstream in(ReadFile(table));
+    std::istringstream in(ReadWholeFile(table));
     std::string line;
     std::getline(in, line);  // header
     while (std::getline(in, line)) {
@@ -104,10 +101,11 @@ TEST(LifecycleTest, SigtermDuringAWarmupExitsWithinTheGrace) {
   Daemon daemon(dir.path(),
                 {"--slots", "1", "--procs", "1", "--shutdown-grace", "4"});
   ASSERT_TRUE(daemon.WaitServing());
-  pid_t rank = Spawn(
+  auto rank = Subprocess::Spawn(
       {TPJIT_TEST_RANK, daemon.socket(), kSpecs + "/qwen3-30b-a3b-tp4.json",
        "0", "2", dir.path() + "/r0.manifest"},
       dir.path() + "/r0.out");
+  ASSERT_TRUE(rank.ok()) << rank.status();
   // Wait until the warm-up compiles (its job has started work).
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -125,10 +123,9 @@ TEST(LifecycleTest, SigtermDuringAWarmupExitsWithinTheGrace) {
   EXPECT_EQ(rc, 0) << "only the watchdog ended it:\n" << daemon.Log();
   EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(6));
   // The rank is answered (an error), not left hanging.
-  int status = 0;
-  EXPECT_TRUE(WaitFor([&] { return waitpid(rank, &status, WNOHANG) == rank; },
-                      seconds(10)));
-  EXPECT_NE(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0);
+  std::optional<int> code = rank->Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.has_value()) << "the rank still waits";
+  EXPECT_NE(*code, 0);
 }
 
 TEST(LifecycleTest, SecondDaemonOnALiveSocketRefusesToStart) {
@@ -239,7 +236,7 @@ std::string LeaseText(const std::string& cache) {
   for (const auto& e : std::filesystem::directory_iterator(cache, ec)) {
     const std::string name = e.path().filename();
     if (name.size() > 6 && name.substr(name.size() - 6) == ".lease") {
-      return ReadFile(e.path());
+      return ReadWholeFile(e.path());
     }
   }
   return "";

@@ -132,8 +132,10 @@ class Client {
 // The kernel (index into manifest.kernels) that serves token count `m` of
 // shape `shape_index`: OUT_OF_RANGE outside 1..m_max, INVALID_ARGUMENT for a
 // bad shape index, NOT_FOUND where a sampled (FAST / EXPLICIT) manifest does
-// not cover `m`. Contig-grouped shapes round `m` up to a multiple of 128.
-// Binary search over the shape's sorted ranges. Thread-safe.
+// not cover `m`. `m` is first rounded up to the shape's m_alignment (128 for
+// contig-grouped families). Binary search over the shape's sorted ranges.
+// Thread-safe. Defined once, in src/plan/manifest.cc (the Python client's
+// lookup is tested against it).
 absl::StatusOr<int> LookupKernel(const tpjit::v1::Manifest& manifest,
                                  int shape_index, int64_t m);
 

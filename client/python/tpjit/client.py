@@ -89,14 +89,12 @@ def load_spec(spec):
     raise TypeError("spec must be a WarmupSpec, dict, JSON string or path")
 
 
-def _is_contig(family):
-    return "_contig" in family
-
-
 def lookup(manifest, shape, m):
     """Index into manifest.kernels of the kernel serving M=`m` of shape
-    `shape`. Any m in 1..m_max; contig-grouped shapes round m up to a
-    multiple of 128. Raises IndexError (bad shape), ValueError (m outside
+    `shape`. Any m in 1..m_max, rounded up to the shape's m_alignment
+    first (128 for contig-grouped families). The same rule as the C++
+    LookupKernel (src/plan/manifest.cc), tested against it on the same
+    manifests. Raises IndexError (bad shape), ValueError (m outside
     1..m_max) or KeyError (m not covered by a sampled manifest)."""
     if not 0 <= shape < len(manifest.shapes):
         raise IndexError("shape index %d is outside 0..%d" %
@@ -104,8 +102,8 @@ def lookup(manifest, shape, m):
     if not 1 <= m <= manifest.m_max:
         raise ValueError("M=%d is outside 1..%d" % (m, manifest.m_max))
     s = manifest.shapes[shape]
-    if _is_contig(s.shape.family):
-        m = (m + 127) // 128 * 128
+    align = max(1, s.m_alignment)
+    m = (m + align - 1) // align * align
     los = [r.lo for r in s.ranges]
     i = bisect.bisect_right(los, m) - 1
     if i < 0 or s.ranges[i].hi < m:

@@ -26,12 +26,15 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/barrier/nccl_api.h"
-#include "tests/barrier/subprocess.h"
+#include "tests/testlib/subprocess.h"
 #include "tests/barrier/test_server.h"
 #include "tests/gpu/require_gpu.h"
 
 namespace tpjit {
 namespace {
+
+using ::tpjit::testing::ReadWholeFile;
+using ::tpjit::testing::Subprocess;
 
 using ::testing::HasSubstr;
 

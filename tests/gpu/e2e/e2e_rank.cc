@@ -26,6 +26,7 @@
 #include "src/barrier/nccl_api.h"
 #include "src/barrier/nccl_barrier.h"
 #include "src/cuda/cuda_driver.h"
+#include "src/plan/manifest.h"
 #include "src/plan/spec.h"
 #include "tests/gpu/gemm_host.h"
 
@@ -76,15 +77,7 @@ double Since(std::chrono::steady_clock::time_point t0) {
 }
 
 KernelSpec SpecOf(const tpjit::v1::ManifestKernel& k) {
-  KernelSpec s;
-  s.family = *FamilyFromId(k.family());
-  s.n = k.n();
-  s.k = k.k();
-  s.groups = k.groups();
-  s.config = {k.config().block_m(), k.config().block_n(), k.config().block_k(),
-              k.config().stages(),  k.config().warps_m(), k.config().warps_n()};
-  s.arch = k.arch();
-  return s;
+  return *FromManifestKernel(k);
 }
 
 // An M the manifest serves with kernel `index` (the middle of its first

@@ -1,0 +1,128 @@
+// The real ChildProcess against real processes that crash, hang, answer
+// garbage or are interrupted from another thread; and NvccCompile starting
+// nvcc through the launcher it is given.
+#include "src/common/child_process.h"
+
+#include <signal.h>
+
+#include <future>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "src/compile/nvcc.h"
+#include "tests/testlib/status.h"
+
+namespace tpjit {
+namespace {
+
+class ChildProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override { signal(SIGPIPE, SIG_IGN); }
+
+  std::unique_ptr<ChildProcess> Shell(const std::string& script) {
+    auto child = ProcessLauncher::Real()->Launch({"/bin/sh", "-c", script}, {});
+    EXPECT_TRUE(child.ok()) << child.status();
+    return child.ok() ? std::move(*child) : nullptr;
+  }
+
+  absl::StatusOr<tpjit::v1::WorkerResponse> Call(ChildProcess& child,
+                                                 absl::Duration limit) {
+    tpjit::v1::WorkerRequest request;
+    request.set_kind(tpjit::v1::WorkerRequest::SELF_TEST);
+    return child.Call(request, absl::Now() + limit);
+  }
+};
+
+TEST_F(ChildProcessTest, ACrashIsUnavailableAndNamesTheSignal) {
+  auto child = Shell("cat >/dev/null & kill -SEGV $$");
+  ASSERT_NE(child, nullptr);
+  auto r = Call(*child, absl::Seconds(30));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("died"), std::string::npos) << r.status();
+  child->Kill();
+  EXPECT_LT(child->pid(), 0);
+  child->Kill();  // harmless twice
+}
+
+TEST_F(ChildProcessTest, AHangIsDeadlineExceeded) {
+  auto child = Shell("exec sleep 60");
+  ASSERT_NE(child, nullptr);
+  const absl::Time start = absl::Now();
+  auto r = Call(*child, absl::Milliseconds(200));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(20));
+  child->Kill();
+}
+
+TEST_F(ChildProcessTest, GarbageIsUnavailable) {
+  // A length prefix beyond any frame, then bytes that are no protobuf.
+  for (const char* garbage :
+       {"\\377\\377\\377\\377xyz",
+        "\\005\\000\\000\\000\\377\\377\\377\\377\\377"}) {
+    auto child = Shell(std::string("cat >/dev/null & printf '") + garbage +
+                       "'; exec sleep 60");
+    ASSERT_NE(child, nullptr);
+    auto r = Call(*child, absl::Seconds(30));
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << garbage;
+    EXPECT_NE(r.status().message().find("garbage"), std::string::npos)
+        << r.status();
+    child->Kill();
+  }
+}
+
+TEST_F(ChildProcessTest, InterruptEndsACallFromAnotherThread) {
+  auto child = Shell("exec sleep 60");
+  ASSERT_NE(child, nullptr);
+  auto pending = std::async(std::launch::async,
+                            [&] { return Call(*child, absl::Hours(1)); });
+  // The call returns only once the interrupt arrived, whenever that is.
+  while (pending.wait_for(std::chrono::milliseconds(5)) !=
+         std::future_status::ready) {
+    child->Interrupt();
+  }
+  EXPECT_EQ(pending.get().status().code(), absl::StatusCode::kUnavailable);
+  child->Kill();
+  child->Interrupt();  // harmless once reaped
+}
+
+// Records what NvccCompile asks to run and answers "killed at the limit".
+class RecordingLauncher final : public ProcessLauncher {
+ public:
+  absl::StatusOr<std::unique_ptr<ChildProcess>> Launch(
+      const std::vector<std::string>&,
+      const std::vector<std::string>&) override {
+    return absl::UnimplementedError("not used");
+  }
+  absl::StatusOr<CommandResult> Run(const std::vector<std::string>& argv,
+                                    const std::string&, double timeout_seconds,
+                                    const SandboxSpec&) override {
+    argv_ = argv;
+    timeout_ = timeout_seconds;
+    CommandResult r;
+    r.timed_out = true;
+    return r;
+  }
+  std::vector<std::string> argv_;
+  double timeout_ = 0;
+};
+
+TEST(NvccTest, StartsNvccThroughItsLauncher) {
+  RecordingLauncher launcher;
+  NvccInput input;
+  input.nvcc = "/opt/cuda/bin/nvcc";
+  input.source_name = "k.cu";
+  input.source = "__global__ void k() {}";
+  input.arch = "sm_90a";
+  input.timeout_seconds = 7;
+  input.launcher = &launcher;
+  auto out = NvccCompile(input);
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kDeadlineExceeded);
+  ASSERT_FALSE(launcher.argv_.empty());
+  EXPECT_EQ(launcher.argv_[0], "/opt/cuda/bin/nvcc");
+  EXPECT_DOUBLE_EQ(launcher.timeout_, 7);
+}
+
+}  // namespace
+}  // namespace tpjit
