@@ -82,8 +82,8 @@ int32_t tpjit_manifest_shape_count(const tpjit_manifest* manifest);
 int64_t tpjit_manifest_m_max(const tpjit_manifest* manifest);
 void tpjit_manifest_summary(const tpjit_manifest* manifest, tpjit_summary* out);
 
-/* The kernel index serving M=`m` of shape `shape` (any m in 1..m_max;
- * contig shapes round up to a multiple of 128). */
+/* The kernel index serving M=`m` of shape `shape` (any m in 1..m_max; m is
+ * first rounded up to the shape's M alignment: 128 for contig shapes). */
 int tpjit_lookup(const tpjit_manifest* manifest, int32_t shape, int64_t m,
                  int32_t* kernel);
 /* Kernel `kernel`'s cache key / entry symbol; NULL for a bad index. */
