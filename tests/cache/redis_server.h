@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "src/cache/redis_client.h"
+#include "tests/testlib/wait.h"
 
 extern char** environ;
 
@@ -39,17 +40,6 @@ inline std::string RedisServerBinary() {
   if (::tpjit::testing::RedisServerBinary().empty())                \
   GTEST_SKIP() << "redis-server is not installed (apt-get install " \
                   "redis-server; scripts/install-deps does): skipped"
-
-// Polls `condition` until it holds or `timeout` passes; true if it held.
-inline bool WaitUntil(const std::function<bool()>& condition,
-                      absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
 
 class RedisServer {
  public:

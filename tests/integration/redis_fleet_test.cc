@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -53,46 +54,50 @@ Fleet StartFleet(const std::string& redis_url) {
   return f;
 }
 
-// Starts kRanks rank processes on every daemon; returns their pids.
-std::vector<pid_t> StartRanks(Fleet& f, const std::string& tag,
-                              const std::string& spec = kSpec) {
-  std::vector<pid_t> pids;
+// Starts kRanks rank processes on every daemon (tests/testlib Subprocess;
+// a rank that cannot start is an empty slot).
+std::vector<std::optional<Subprocess>> StartRanks(
+    Fleet& f, const std::string& tag, const std::string& spec = kSpec) {
+  std::vector<std::optional<Subprocess>> ranks;
   for (int d = 0; d < kDaemons; ++d) {
     for (int r = 0; r < kRanks; ++r) {
       const std::string base = absl::StrCat(f.dirs[d]->path(), "/", tag, r);
-      pids.push_back(
-          Spawn({TPJIT_TEST_RANK, f.daemons[d]->socket(), spec,
-                 std::to_string(r), std::to_string(kRanks), base + ".manifest"},
-                base + ".out"));
+      auto p = Subprocess::Spawn(
+          {TPJIT_TEST_RANK, f.daemons[d]->socket(), spec, std::to_string(r),
+           std::to_string(kRanks), base + ".manifest"},
+          base + ".out");
+      ranks.emplace_back();
+      if (p.ok()) ranks.back().emplace(std::move(*p));
     }
   }
-  return pids;
+  return ranks;
 }
 
 // Waits for every rank; the set of manifest digests they printed (a failed
 // rank adds "failed").
-std::set<std::string> WaitRanks(Fleet& f, const std::vector<pid_t>& pids,
+std::set<std::string> WaitRanks(Fleet& f,
+                                std::vector<std::optional<Subprocess>> pids,
                                 const std::string& tag) {
   std::set<std::string> digests;
   for (size_t i = 0; i < pids.size(); ++i) {
     const int d = static_cast<int>(i) / kRanks,
               r = static_cast<int>(i) % kRanks;
     const std::string base = absl::StrCat(f.dirs[d]->path(), "/", tag, r);
-    if (WaitExit(pids[i]) != 0) {
+    if (!pids[i] || pids[i]->WaitForever() != 0) {
       ADD_FAILURE() << "rank " << r << " of daemon " << d << ": "
-                    << ReadFile(base + ".out") << f.daemons[d]->Log();
+                    << ReadWholeFile(base + ".out") << f.daemons[d]->Log();
       digests.insert("failed");
       continue;
     }
     std::vector<std::string> words =
-        absl::StrSplit(ReadFile(base + ".out"), ' ');
+        absl::StrSplit(ReadWholeFile(base + ".out"), ' ');
     digests.insert(words[0]);
   }
   return digests;
 }
 
 size_t DistinctKernels() {
-  auto spec = ParseSpecJson(ReadFile(kSpec));
+  auto spec = ParseSpecJson(ReadWholeFile(kSpec));
   return PlanWarmup(*spec)->kernels.size();
 }
 
@@ -126,7 +131,7 @@ TEST(RedisFleetTest, RedisKilledMidRunAndEveryJobFinishesLocally) {
   Fleet fleet = StartFleet(redis.url());
   const std::string spec = redis_dir.path() + "/small.json";
   std::ofstream(spec) << kSmallSpec;
-  std::vector<pid_t> pids = StartRanks(fleet, "k", spec);
+  std::vector<std::optional<Subprocess>> pids = StartRanks(fleet, "k", spec);
   // Kill Redis once the fleet has compiled something.
   ASSERT_TRUE(WaitUntil(
       [&] {
@@ -137,7 +142,7 @@ TEST(RedisFleetTest, RedisKilledMidRunAndEveryJobFinishesLocally) {
       },
       absl::Seconds(120)));
   redis.Kill();
-  std::set<std::string> digests = WaitRanks(fleet, pids, "k");
+  std::set<std::string> digests = WaitRanks(fleet, std::move(pids), "k");
   EXPECT_EQ(digests.size(), 1u);
   EXPECT_EQ(digests.count("failed"), 0u);
   for (auto& d : fleet.daemons) {
