@@ -26,9 +26,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/barrier/nccl_api.h"
-#include "tests/testlib/subprocess.h"
 #include "tests/barrier/test_server.h"
 #include "tests/gpu/require_gpu.h"
+#include "tests/testlib/subprocess.h"
 
 namespace tpjit {
 namespace {
