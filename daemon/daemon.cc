@@ -357,7 +357,6 @@ void Daemon::Compile(
     }
     // The last use of `request` comes before this: done() may free it.
     if (last) {
-      if (!misses.empty()) scheduler_->Submit(std::move(misses));
       batch->done(batch->response);
       return;
     }
