@@ -106,6 +106,9 @@ const std::vector<FlagDef>& Table() {
       {"remote-cache-password-file", true,
        "file holding the Redis password (AUTH)",
        "TPJIT_REMOTE_CACHE_PASSWORD_FILE"},
+      {"trace-compiles", false,
+       "log each compile request's tasks and each compile's timings",
+       "TPJIT_TRACE_COMPILES"},
       {"help", false, "show this help"},
   };
   return *defs;
@@ -259,6 +262,7 @@ absl::StatusOr<DaemonConfig> ParseDaemonConfig(
   c.http_address = f.Get("http-address").value_or("127.0.0.1");
   c.health_address = f.Get("health-address").value_or("127.0.0.1");
   c.allow_shared_cache = f.Has("allow-shared-cache");
+  c.trace_compiles = f.Has("trace-compiles");
   c.salt = f.Get("salt").value_or("");
   c.worker_binary = f.Get("worker-binary").value_or(exe_dir + "/tpjit-worker");
   c.nvcc = f.Get("nvcc").value_or(c.nvcc);

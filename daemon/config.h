@@ -64,6 +64,10 @@ struct DaemonConfig {
   double remote_cache_timeout_seconds = 0.25;
   int64_t remote_cache_max_entry_bytes = 64 << 20;
   std::string remote_cache_password_file;
+  // One log line per compile request's task (hit, joined, new) and per
+  // compile (queue wait, lease wait, compile, load check), for diagnosing
+  // a slow warm-up.
+  bool trace_compiles = false;
 };
 
 // Parses argv[1..] (and the file named by --config). `exe_dir` locates the

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "daemon/generic_compile.h"
 #include "daemon/slot.h"
@@ -115,6 +116,8 @@ absl::Status Daemon::Start() {
     o.gpu = s < gpus_ ? s : -1;
     o.procs = config_.procs;
     o.worker_binary = config_.worker_binary;
+    o.trace = config_.trace_compiles;
+    o.trace_epoch = started_;
     // NVRTC 13 also caches in the CUDA driver's compute cache when a driver
     // is present; tpjit's own cache is the one that counts, so workers
     // compile for real and stay away from the driver.
@@ -329,15 +332,31 @@ void Daemon::Compile(
       if (last) batch->done(batch->response);
     };
   }
+  const bool no_wait = request.no_wait();
+  auto trace = [&](const CompileTask& task, absl::string_view what) {
+    if (!config_.trace_compiles) return;
+    deps_.logger->Log(absl::StrCat(
+        "trace: ",
+        absl::StrFormat("%.3f", absl::ToDoubleSeconds(task.created - started_)),
+        " request ", task.key.substr(0, 12), " ", task.label,
+        no_wait ? " no_wait" : "", ": ", what));
+  };
   std::vector<std::shared_ptr<CompileTask>> misses;
   for (size_t i = 0; i < tasks->size(); ++i) {
     auto& task = (*tasks)[i];
+    task->created = deps_.clock->Now();
     // A hit is served here, never queued behind compiles.
     if (ServeFromCache(*deps_.store, counters_, *deps_.logger, *task, -1, {})) {
+      trace(*task, "hit");
       continue;
     }
-    if (!request.no_wait()) {
-      if (JoinInFlight(task)) misses.push_back(std::move(task));
+    if (!no_wait) {
+      if (JoinInFlight(task)) {
+        trace(*task, "new");
+        misses.push_back(std::move(task));
+      } else {
+        trace(*task, "joined");
+      }
       continue;
     }
     // Answered as queued once the task is in flight (joined or submitted),
@@ -345,7 +364,9 @@ void Daemon::Compile(
     // publishes to the cache alone.
     task->done = [](TaskOutcome) {};
     const std::string key = task->key;
-    if (JoinInFlight(task)) scheduler_->Submit({std::move(task)});
+    const bool first = JoinInFlight(task);
+    trace(*task, first ? "new" : "joined");
+    if (first) scheduler_->Submit({std::move(task)});
     bool last = false;
     {
       absl::MutexLock lock(&batch->mu);

@@ -15,6 +15,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "tpjit/v1/tpjit.pb.h"
 #include "tpjit/v1/worker.pb.h"
 
@@ -48,6 +49,7 @@ struct CompileTask {
   int attempts = 0;   // crashes / time-outs so far
   int deferrals = 0;  // put back because another node was compiling it
   int last_slot = -1;
+  absl::Time created;  // when the request made it (traces)
   // When set, a cached entry is served only if this accepts the entry's
   // recorded dependencies (NVCC: the request's headers still match).
   std::function<bool(const std::vector<std::string>&)> accept_dependencies;

@@ -2,6 +2,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -233,9 +234,11 @@ void Slot::Execute(CompileTask& task, int proc,
     scheduler_->Submit({std::move(self)});
     return;
   }
+  const absl::Time taken = clock_->Now();
   std::unique_ptr<StoreLease> lease = store_->AcquireOrWait(
       task.key, clock_->Now() + absl::Seconds(2 * task.timeout_seconds + 10));
   if (!lease && FromCache(task)) return;
+  const absl::Time leased = clock_->Now();
   counters_->cache_misses.fetch_add(1);
   ChildProcess* child;
   {
@@ -302,7 +305,22 @@ void Slot::Execute(CompileTask& task, int proc,
   outcome.cpu_seconds = resp->cpu_seconds();
   counters_->RecordCompile(resp->wall_seconds());
   compiled_.fetch_add(1);
+  const absl::Time compiled = clock_->Now();
   if (!task.request.ptx()) LoadCheck(task, outcome);  // PTX: not a cubin
+  if (options_.trace) {
+    auto since = [](absl::Time a, absl::Time b) {
+      return absl::StrFormat("%.3f", absl::ToDoubleSeconds(b - a));
+    };
+    logger_->Log(absl::StrCat(
+        "trace: ", since(options_.trace_epoch, clock_->Now()), " slot ",
+        options_.index, " proc ", proc, " compiled ", task.key.substr(0, 12),
+        " ", task.label, ": queued ",
+        task.created == absl::Time() ? "?" : since(task.created, taken),
+        " s, lease ", since(taken, leased), " s, compile ",
+        since(leased, compiled), " s (nvcc/nvrtc ",
+        absl::StrFormat("%.3f", resp->wall_seconds()), " s), load check ",
+        since(compiled, clock_->Now()), " s"));
+  }
   if (!outcome.load_checked && !task.request.ptx()) {
     // No GPU check: the ELF's static attributes, as a later hit reports
     // them, so cold and warm manifests of a spec are the same bytes.

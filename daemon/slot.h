@@ -40,6 +40,8 @@ struct SlotOptions {
   int procs = 1;
   std::string worker_binary;
   std::vector<std::string> worker_env;  // extra "K=V" for the children
+  bool trace = false;  // a log line per compile (DaemonConfig::trace_compiles)
+  absl::Time trace_epoch;  // times in trace lines count from here
 };
 
 // What a slot works with; every pointer must outlive the slot.

@@ -18,6 +18,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -162,7 +163,8 @@ class Daemon:
         self.proc = subprocess.Popen(
             [TPJITD, "--socket", self.socket, "--cache-dir",
              os.path.join(root, "daemon-cache"), "--gpus", "0", "--slots",
-             "1", "--procs", "2", "--include-allowlist", allow, "--nvcc",
+             "1", "--procs", "2", "--trace-compiles", "--include-allowlist",
+             allow, "--nvcc",
              REAL_NVCC],
             stdout=self._log, stderr=subprocess.STDOUT)
         self._channel = grpc.insecure_channel("unix:" + self.socket)
@@ -550,6 +552,21 @@ class WrapperTest(unittest.TestCase):
         self.assertEqual(result["barrier"], "ok")
         self.assertEqual(delta.compiles, len(kernels))
         self.assertNotIn("NVCC compilation failed", p.stdout)
+        # Ahead, per the daemon's trace (--trace-compiles): each compiled
+        # key's first request was a no_wait one, and its compile was not
+        # started by a waiting request.
+        first_request = {}
+        for line in self.daemon.log().splitlines():
+            m = re.search(r"trace: [0-9.]+ request ([0-9a-f]{12}) .*?"
+                          r"( no_wait)?: (new|joined|hit)$", line)
+            if m and m.group(3) == "new":
+                first_request.setdefault(m.group(1), bool(m.group(2)))
+        compiled = set(re.findall(r"trace: [0-9.]+ slot \d+ proc \d+ "
+                                  r"compiled ([0-9a-f]{12}) ",
+                                  self.daemon.log()))
+        self.assertEqual(len(compiled), len(kernels), self.daemon.log())
+        for key in compiled:
+            self.assertTrue(first_request.get(key), key + self.daemon.log())
 
     # Not a test of a limit: the end-to-end time of a cache hit, wrapper
     # start included, printed for the record (target <= 20 ms).
