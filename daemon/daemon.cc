@@ -415,12 +415,86 @@ bool Daemon::JoinInFlight(const std::shared_ptr<CompileTask>& task) {
   return true;
 }
 
-absl::StatusOr<std::string> Daemon::Fetch(const std::string& key) {
+namespace {
+
+absl::Status CheckKey(absl::string_view field, const std::string& key) {
   if (key.size() != 64 ||
       key.find_first_not_of("0123456789abcdef") != std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("key: \"", key, "\" is not a 64-digit hex digest"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": \"", key.substr(0, 80), "\" is not a 64-digit hex digest"));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void Daemon::AwaitKeys(
+    const tpjit::v1::AwaitKeysRequest& request,
+    std::function<void(absl::StatusOr<tpjit::v1::AwaitKeysResponse>)> done) {
+  using tpjit::v1::AwaitKeysResponse;
+  if (request.keys_size() > kMaxAwaitKeys) {
+    done(absl::InvalidArgumentError(absl::StrCat(
+        "keys: ", request.keys_size(), " keys, at most ", kMaxAwaitKeys)));
+    return;
+  }
+  for (int i = 0; i < request.keys_size(); ++i) {
+    if (absl::Status s =
+            CheckKey(absl::StrCat("keys[", i, "]"), request.keys(i));
+        !s.ok()) {
+      done(s);
+      return;
+    }
+  }
+  struct Wait {
+    absl::Mutex mu;
+    AwaitKeysResponse response;
+    int left;
+    std::function<void(absl::StatusOr<AwaitKeysResponse>)> done;
+  };
+  auto wait = std::make_shared<Wait>();
+  wait->left = request.keys_size() + 1;  // + this function's own share
+  wait->done = std::move(done);
+  for (const std::string& key : request.keys()) {
+    wait->response.add_keys()->set_key(key);
+  }
+  auto settle = [wait](int i, AwaitKeysResponse::State state) {
+    bool last;
+    {
+      absl::MutexLock lock(&wait->mu);
+      if (i >= 0) wait->response.mutable_keys(i)->set_state(state);
+      last = --wait->left == 0;
+    }
+    if (last) wait->done(std::move(wait->response));
+  };
+  for (int i = 0; i < request.keys_size(); ++i) {
+    const std::string& key = request.keys(i);
+    bool in_flight = false;
+    {
+      absl::MutexLock lock(&inflight_mu_);
+      if (auto it = inflight_.find(key); it != inflight_.end()) {
+        auto waiter = std::make_shared<CompileTask>();
+        waiter->key = key;
+        waiter->label = "await";
+        waiter->done = [settle, i](TaskOutcome o) {
+          settle(i, o.status.ok() ? AwaitKeysResponse::PUBLISHED
+                                  : AwaitKeysResponse::FAILED);
+        };
+        it->second.push_back(std::move(waiter));
+        in_flight = true;
+      }
+    }
+    // Not in flight: a compile that ended has published before leaving
+    // the in-flight table.
+    if (!in_flight) {
+      settle(i, deps_.store->Get(key) ? AwaitKeysResponse::PUBLISHED
+                                      : AwaitKeysResponse::UNKNOWN);
+    }
+  }
+  settle(-1, AwaitKeysResponse::UNKNOWN);
+}
+
+absl::StatusOr<std::string> Daemon::Fetch(const std::string& key) {
+  TPJIT_RETURN_IF_ERROR(CheckKey("key", key));
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [id, job] : jobs_) {

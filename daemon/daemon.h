@@ -86,6 +86,16 @@ class Daemon {
       const tpjit::v1::CompileRequest& request,
       std::function<void(absl::StatusOr<tpjit::v1::CompileResponse>)> done);
   absl::StatusOr<std::string> Fetch(const std::string& key);
+  // Answers each key's state once its compile in flight (if any) has ended:
+  // PUBLISHED (in the cache), FAILED, or UNKNOWN (neither in flight nor
+  // cached). `done` is called once: at once for a bad request
+  // (INVALID_ARGUMENT naming the key) or when nothing is in flight, else
+  // from the slot thread that ends the last compile. Reads the cache: call
+  // it off the gRPC reactor threads (PostRead).
+  void AwaitKeys(
+      const tpjit::v1::AwaitKeysRequest& request,
+      std::function<void(absl::StatusOr<tpjit::v1::AwaitKeysResponse>)> done);
+  static constexpr int kMaxAwaitKeys = 4096;
   tpjit::v1::StatsResponse Stats();
   tpjit::v1::StatusResponse Status();
   // Readiness: OK when the self-test passed, a slot has live workers, the

@@ -265,6 +265,31 @@ grpc::ServerWriteReactor<FetchChunk>* TpjitService::Fetch(
   return new FetchReactor(daemon_, request);
 }
 
+grpc::ServerUnaryReactor* TpjitService::AwaitKeys(
+    grpc::CallbackServerContext* context,
+    const tpjit::v1::AwaitKeysRequest* request,
+    tpjit::v1::AwaitKeysResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  // 4096 keys of 64 digits and their framing.
+  absl::Status s =
+      CheckRequestBytes("await_keys", request->ByteSizeLong(), 512 << 10);
+  if (!s.ok()) {
+    reactor->Finish(ToGrpc(s));
+    return reactor;
+  }
+  // The cache lookups read files: on the read pool.
+  s = daemon_->PostRead([this, reactor, request, response] {
+    daemon_->AwaitKeys(
+        *request,
+        [reactor, response](absl::StatusOr<tpjit::v1::AwaitKeysResponse> r) {
+          if (r.ok()) *response = std::move(*r);
+          reactor->Finish(ToGrpc(r.status()));
+        });
+  });
+  if (!s.ok()) reactor->Finish(ToGrpc(s));
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* TpjitService::Stats(
     grpc::CallbackServerContext* context,
     const tpjit::v1::StatsRequest* request,

@@ -31,6 +31,10 @@ class TpjitService final : public tpjit::v1::Tpjit::CallbackService {
   grpc::ServerWriteReactor<tpjit::v1::FetchChunk>* Fetch(
       grpc::CallbackServerContext* context,
       const tpjit::v1::FetchRequest* request) override;
+  grpc::ServerUnaryReactor* AwaitKeys(
+      grpc::CallbackServerContext* context,
+      const tpjit::v1::AwaitKeysRequest* request,
+      tpjit::v1::AwaitKeysResponse* response) override;
   grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext* context,
                                   const tpjit::v1::StatsRequest* request,
                                   tpjit::v1::StatsResponse* response) override;

@@ -115,7 +115,7 @@ RemoteOutcome InterpretResponse(const tpjit::v1::CompileResponse& response) {
   if (r.queued()) {
     RemoteOutcome out;
     out.kind = RemoteOutcome::kQueued;
-    out.reason = "queued in tpjitd";
+    out.reason = absl::StrCat("queued in tpjitd (key ", r.key(), ")");
     return out;
   }
   if (!r.ok()) return FailedResult(r);

@@ -3,6 +3,7 @@
 // and the reply mean.
 #include "client/nvcc/nvcc_args.h"
 
+#include "absl/strings/str_cat.h"
 #include "client/nvcc/remote_compile.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -209,10 +210,13 @@ TEST(InterpretResponse, CompilerVerdictsAndDaemonFailures) {
 TEST(InterpretResponse, QueuedIsNeitherOutputNorFailure) {
   auto reply = Reply(false, 0, "", "queued (no_wait)");
   reply.mutable_results(0)->set_queued(true);
+  reply.mutable_results(0)->set_key(std::string(64, 'a'));
   auto queued = InterpretResponse(reply);
   EXPECT_EQ(queued.kind, RemoteOutcome::kQueued);
   EXPECT_TRUE(queued.output.empty());
-  EXPECT_EQ(queued.reason, "queued in tpjitd");
+  // The key: a caller may await its compile (AwaitKeys).
+  EXPECT_EQ(queued.reason,
+            absl::StrCat("queued in tpjitd (key ", std::string(64, 'a'), ")"));
 }
 
 }  // namespace

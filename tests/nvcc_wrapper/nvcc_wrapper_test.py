@@ -449,13 +449,25 @@ class WrapperTest(unittest.TestCase):
         first = deepgemm_compile(self.cache_dir(), code, self.flags(), env)
         self.assertEqual(first.rc, 75, first.stderr)
         self.assertIsNone(first.output)
-        self.assertRegex(first.stderr.strip(),
-                         r"^tpjit-nvcc: queued in tpjitd \(TPJIT_NVCC_NO_WAIT"
-                         r"=1\): not compiled here$")
-        deadline = time.monotonic() + COMPILE_TIMEOUT
-        while delta.compiles < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)  # polling a condition, with a deadline
+        m = re.match(r"^tpjit-nvcc: queued in tpjitd \(key ([0-9a-f]{64})\) "
+                     r"\(TPJIT_NVCC_NO_WAIT=1\): not compiled here$",
+                     first.stderr.strip())
+        self.assertIsNotNone(m, first.stderr)
+        key = m.group(1)
+        # AwaitKeys: returns when the queued compile has ended.
+        reply = self.daemon.stub.AwaitKeys(
+            tpjit_pb2.AwaitKeysRequest(keys=[key, "0" * 64]),
+            timeout=COMPILE_TIMEOUT)
+        self.assertEqual([(k.key, k.state) for k in reply.keys],
+                         [(key, tpjit_pb2.AwaitKeysResponse.PUBLISHED),
+                          ("0" * 64, tpjit_pb2.AwaitKeysResponse.UNKNOWN)])
         self.assertEqual(delta.compiles, 1, self.daemon.log())
+        with self.assertRaises(grpc.RpcError) as bad:
+            self.daemon.stub.AwaitKeys(
+                tpjit_pb2.AwaitKeysRequest(keys=["xyz"]), timeout=10)
+        self.assertEqual(bad.exception.code(),
+                         grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("keys[0]", bad.exception.details())
         hit = deepgemm_compile(self.cache_dir(), code, self.flags(), env)
         self.assertServed(hit)
         self.assertCubin(hit)
@@ -545,9 +557,13 @@ class WrapperTest(unittest.TestCase):
         result = json.loads(p.stdout.strip().splitlines()[-1])
         kernels = sorted(d for d in os.listdir(os.path.join(dg_cache,
                                                             "cache")))
-        # Per shape: M <= 16, 17..32 and 33..200 are the stand-in's kernels.
-        self.assertEqual(len(kernels), 6, kernels)
-        self.assertEqual(result["discover_calls"], result["units_mine"])
+        # Per shape: M <= 16, 17..32 and 33..200 are the stand-in's kernels,
+        # and each call first needs the shape's layout kernel.
+        self.assertEqual(len(kernels), 8, kernels)
+        # Rounds: the layout kernels, then the GEMMs, then all hits.
+        self.assertEqual(result["discover_rounds"], 3, result)
+        self.assertEqual(result["discover_keys"], len(kernels), result)
+        self.assertEqual(result["discover_calls"], 3 * result["units_mine"])
         self.assertGreaterEqual(result["discover_queued"], len(kernels))
         self.assertEqual(result["barrier"], "ok")
         self.assertEqual(delta.compiles, len(kernels))

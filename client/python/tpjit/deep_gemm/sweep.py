@@ -11,6 +11,7 @@ warm-up executors make (same tensors' shapes, dtypes and scale layouts).
 import logging
 import multiprocessing
 import os
+import re
 import time
 
 from tpjit.deep_gemm import env, plan, pool
@@ -111,7 +112,8 @@ def warmup(shapes, rank=0, world=1, policy="FAST",
        with TPJIT_NVCC_NO_WAIT=1, so each kernel DeepGEMM lacks is queued in
        tpjitd at once (the call fails fast and is caught; DeepGEMM's
        "compilation failed" print is silenced) and tpjitd compiles them all
-       in parallel on every worker, while this process goes on;
+       in parallel on every worker; in rounds, because a DeepGEMM call may
+       need kernels one after another (discover());
     1. compile: this rank runs its disjoint, cost-balanced part of SGLang's
        sweep (M list `policy` / `chunked_prefill_size`, or `m_values`),
        shared with `helpers` spawned processes on the same GPU (pool.py:
@@ -154,7 +156,7 @@ def warmup(shapes, rank=0, world=1, policy="FAST",
     mine = plan.split(units, world, chunks_per_part)[rank]
     if ahead is None:
         ahead = env.enabled()
-    discovered = discover(shapes, mine, max_ms) if ahead else {}
+    discovered = discover(shapes, mine, max_ms, socket) if ahead else {}
     t1 = time.monotonic()
     ran_here, stats = pool.run(shapes, mine, max_ms,
                                torch.cuda.current_device(), helpers,
@@ -183,6 +185,9 @@ def warmup(shapes, rank=0, world=1, policy="FAST",
                     "finish": t4 - t3, "total": t4 - t0},
         "discover_calls": discovered.get("calls", 0),
         "discover_queued": discovered.get("queued", 0),
+        "discover_rounds": discovered.get("rounds", 0),
+        "discover_keys": discovered.get("keys", 0),
+        "discover_await_s": discovered.get("await_seconds", 0.0),
         "discover_messages": discovered.get("messages", {}),
         "slow_calls": stats.get("slow_calls", []),
     }
@@ -195,46 +200,89 @@ def warmup(shapes, rank=0, world=1, policy="FAST",
 NO_WAIT_ENV = "TPJIT_NVCC_NO_WAIT"
 
 
-def discover(shapes, part, max_ms):
+QUEUED_KEY = re.compile(r"tpjit-nvcc: queued in tpjitd \(key ([0-9a-f]{64})\)")
+MAX_DISCOVER_ROUNDS = 8
+DISCOVER_AWAIT_TIMEOUT = 1800.0
+
+
+def discover(shapes, part, max_ms, socket=None,
+             await_timeout=DISCOVER_AWAIT_TIMEOUT):
     """Step 0 of warmup(): the first M of every unit (config class) of
     `part`, called with TPJIT_NVCC_NO_WAIT=1. A kernel tpjitd holds is
     served and loaded as usual; one it lacks is queued there and DeepGEMM
-    raises (caught). Returns {"calls", "queued", "seconds"}."""
+    raises (caught).
+
+    One DeepGEMM call may need several kernels, one after the other (on
+    sm90 the FP8 GEMMs first run a scale-factor layout kernel of the
+    shape), and a call stops at the first one missing; so discovery goes in
+    rounds: the units that raised are called again once the kernels queued
+    in the round before have been compiled (AwaitKeys: the keys are in
+    tpjit-nvcc's "queued" lines), until a round queues no new kernel. The
+    last round's wait is the compile of the GEMM kernels themselves, all at
+    once. Returns {"calls", "queued", "rounds", "keys", "seconds",
+    "await_seconds", "messages"}."""
     import torch
     import deep_gemm
+    import tpjit
     t0 = time.monotonic()
-    calls = queued = 0
-    errors = []
+    calls = queued = rounds = 0
+    awaited = 0.0
+    seen = set()
+    texts = []
+    pending = list(part)
     previous = os.environ.get(NO_WAIT_ENV)
     os.environ[NO_WAIT_ENV] = "1"
-    quiet = _quiet_stdout()
     try:
-        with quiet:
-            executor, index = None, None
-            for u in part:
-                if u.shape_index != index:
-                    executor = None
-                    executor = Executor(shapes[u.shape_index],
-                                        max_ms[u.shape_index], torch,
-                                        deep_gemm)
-                    index = u.shape_index
-                calls += 1
-                try:
-                    executor.run(u.ms[0])
-                except RuntimeError as e:  # queued in tpjitd (or unreachable)
-                    queued += 1
-                    if len(errors) < 2000:
-                        errors.append(str(e))
-            executor = None
-            torch.cuda.current_stream().synchronize()
+        while pending and rounds < MAX_DISCOVER_ROUNDS:
+            rounds += 1
+            raised, errors = [], []
+            quiet = _quiet_stdout()
+            with quiet:
+                executor, index = None, None
+                for u in pending:
+                    if u.shape_index != index:
+                        executor = None
+                        executor = Executor(shapes[u.shape_index],
+                                            max_ms[u.shape_index], torch,
+                                            deep_gemm)
+                        index = u.shape_index
+                    calls += 1
+                    try:
+                        executor.run(u.ms[0])
+                    except RuntimeError as e:  # queued (or unreachable)
+                        queued += 1
+                        raised.append(u)
+                        if len(errors) < 2000:
+                            errors.append(str(e))
+                executor = None
+                torch.cuda.current_stream().synchronize()
+            text = quiet.text + "\n".join(errors)
+            texts.append(text)
+            new = set(QUEUED_KEY.findall(text)) - seen
+            if not new:  # nothing queued: done, or failing for other reasons
+                break
+            seen |= new
+            t = time.monotonic()
+            try:
+                with tpjit.Client(socket, call_timeout=await_timeout) as c:
+                    c.await_keys(sorted(new))
+            except tpjit.TpjitError as e:
+                logger.warning("tpjit.deep_gemm: waiting for %d queued "
+                               "kernels failed (%s); the sweep compiles "
+                               "what is missing", len(new), e)
+                awaited += time.monotonic() - t
+                break
+            awaited += time.monotonic() - t
+            pending = raised
     finally:
         if previous is None:
             os.environ.pop(NO_WAIT_ENV, None)
         else:
             os.environ[NO_WAIT_ENV] = previous
-    return {"calls": calls, "queued": queued,
-            "seconds": time.monotonic() - t0,
-            "messages": _tally(quiet.text + "\n".join(errors))}
+    return {"calls": calls, "queued": queued, "rounds": rounds,
+            "keys": len(seen), "seconds": time.monotonic() - t0,
+            "await_seconds": awaited,
+            "messages": _tally("\n".join(texts))}
 
 
 def _tally(text):
@@ -244,7 +292,8 @@ def _tally(text):
     for line in text.splitlines():
         at = line.find("tpjit-nvcc: ")
         if at >= 0:
-            key = line[at:at + 200]
+            key = re.sub(r"\(key [0-9a-f]{64}\)", "(key ...)",
+                         line[at:at + 300])[:200]
             counts[key] = counts.get(key, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: -kv[1])[:10])
 

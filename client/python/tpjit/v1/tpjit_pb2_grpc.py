@@ -29,6 +29,11 @@ class TpjitStub(object):
                 request_serializer=tpjit_dot_v1_dot_tpjit__pb2.FetchRequest.SerializeToString,
                 response_deserializer=tpjit_dot_v1_dot_tpjit__pb2.FetchChunk.FromString,
                 )
+        self.AwaitKeys = channel.unary_unary(
+                '/tpjit.v1.Tpjit/AwaitKeys',
+                request_serializer=tpjit_dot_v1_dot_tpjit__pb2.AwaitKeysRequest.SerializeToString,
+                response_deserializer=tpjit_dot_v1_dot_tpjit__pb2.AwaitKeysResponse.FromString,
+                )
         self.Stats = channel.unary_unary(
                 '/tpjit.v1.Tpjit/Stats',
                 request_serializer=tpjit_dot_v1_dot_tpjit__pb2.StatsRequest.SerializeToString,
@@ -68,6 +73,15 @@ class TpjitServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AwaitKeys(self, request, context):
+        """Waits until each key's compile in flight has ended (keys of queued
+        no_wait compiles, CompileResult.key); answers at once for keys not in
+        flight. Bounded by the caller's deadline and the compiles' time limits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Stats(self, request, context):
         """Counters since the daemon started, and readiness details.
         """
@@ -99,6 +113,11 @@ def add_TpjitServicer_to_server(servicer, server):
                     servicer.Fetch,
                     request_deserializer=tpjit_dot_v1_dot_tpjit__pb2.FetchRequest.FromString,
                     response_serializer=tpjit_dot_v1_dot_tpjit__pb2.FetchChunk.SerializeToString,
+            ),
+            'AwaitKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.AwaitKeys,
+                    request_deserializer=tpjit_dot_v1_dot_tpjit__pb2.AwaitKeysRequest.FromString,
+                    response_serializer=tpjit_dot_v1_dot_tpjit__pb2.AwaitKeysResponse.SerializeToString,
             ),
             'Stats': grpc.unary_unary_rpc_method_handler(
                     servicer.Stats,
@@ -168,6 +187,23 @@ class Tpjit(object):
         return grpc.experimental.unary_stream(request, target, '/tpjit.v1.Tpjit/Fetch',
             tpjit_dot_v1_dot_tpjit__pb2.FetchRequest.SerializeToString,
             tpjit_dot_v1_dot_tpjit__pb2.FetchChunk.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def AwaitKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/tpjit.v1.Tpjit/AwaitKeys',
+            tpjit_dot_v1_dot_tpjit__pb2.AwaitKeysRequest.SerializeToString,
+            tpjit_dot_v1_dot_tpjit__pb2.AwaitKeysResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

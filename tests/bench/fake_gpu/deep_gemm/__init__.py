@@ -7,7 +7,9 @@ kernel.cu into cache/tmp/<uuid>/, runs `cd <cache>/tmp && <compiler>
 <src> -cubin -o <tmp>/kernel.cubin <flags>` through a shell with the compiler
 from $DG_JIT_NVCC_COMPILER (checked once with --version), then renames the
 directory into place. Output values depend on the cubin's bytes, so a wrong
-kernel shows in the outputs. Every call is appended to $FAKE_DG_LOG."""
+kernel shows in the outputs. Every call is appended to $FAKE_DG_LOG. With
+FAKE_DG_REAL_SOURCE=1 the sources are real CUDA and each call first needs a
+layout kernel per K, as DeepGEMM's FP8 GEMMs do."""
 
 import hashlib
 import json
@@ -89,6 +91,10 @@ def _call(fn, m, n, k, d):
         import multiprocessing
         if multiprocessing.parent_process() is not None:
             os._exit(9)  # a helper process dies without a word
+    if os.environ.get("FAKE_DG_REAL_SOURCE") == "1":
+        # As DeepGEMM's sm90 FP8 path: a scale-factor layout kernel of the
+        # shape runs (and is compiled) before the GEMM's own kernel.
+        _kernel("transform_sf", 0, k, 0)
     value = _kernel(fn, n, k, m)
     log = os.environ.get("FAKE_DG_LOG")
     if log:
