@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 dir=/tmp/dgbench-bg
 what="${1:-wait}"
 shift || true
-limit=560
+limit="${BG_WAIT:-560}"  # start: how long to wait before returning
 if [[ "$what" == start ]]; then
   rm -rf "$dir" && mkdir -p "$dir"
   setsid bash -c 'OUT="$0/out" bash bench/deepgemm/run.sh "$@" >"$0/log" 2>&1
