@@ -180,6 +180,7 @@ absl::Status RedisStore::Ping() {
   auto r = Call({"PING"});
   if (!r.ok()) return r.status();
   if (r->error()) return absl::UnavailableError(r->str);
+  PollEvictions();  // the baseline, before this store's first put
   return absl::OkStatus();
 }
 

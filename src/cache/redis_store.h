@@ -88,7 +88,8 @@ class RedisStore final : public Store {
   absl::Status Health() override;
   StoreStats Stats() override;
 
-  // One PING (at start: says in the log whether Redis is reachable).
+  // One PING (at start: says in the log whether Redis is reachable), and
+  // when it answers the baseline of Stats().evictions.
   absl::Status Ping();
   // The store of recipe files (keys PREFIX "r:" KEY); lives as long as this.
   Store& recipe_store();
