@@ -51,7 +51,7 @@
 // failures are told from misses by the remote's Health()) ends the sync with
 // the local book intact; a corrupt remote file is logged, counted (here when
 // it is well-formed but wrong, by the remote store when its checksum fails)
-// and skipped.
+// and skipped; the next sync that has the object locally puts it again.
 //
 // Thread-safety: a RecipeBook is thread-safe.
 #ifndef TPJIT_SRC_CACHE_RECIPE_BOOK_H_
@@ -224,8 +224,9 @@ class RecipeBook {
   std::optional<std::vector<RecipeRef>> MergeLocal(
       const std::string& group, const std::vector<RecipeRef>& fetched,
       int64_t* added);
-  // Puts the objects of `merged` that `theirs` lacks, then the index; false
-  // when there was nothing to publish or a put failed.
+  // Puts the objects of `merged` that `theirs` lacks or that were found
+  // broken, then the index if `theirs` lacked a line; false when the index
+  // was not put (nothing new, or a put failed).
   bool Publish(const std::string& group, const std::vector<RecipeRef>& merged,
                const std::vector<RecipeRef>& theirs);
   // The remote list of group names (empty on a miss or failure).
@@ -241,9 +242,13 @@ class RecipeBook {
   std::atomic<int64_t> corrupt_{0};
   absl::Mutex mu_;  // serializes writers; guards the table
   std::map<std::string, Group> groups_by_name_ ABSL_GUARDED_BY(mu_);
-  absl::Mutex remote_mu_;  // guards listed_
+  absl::Mutex remote_mu_;  // guards listed_, broken_
   // Groups known to be in the remote list.
   std::set<std::string> listed_ ABSL_GUARDED_BY(remote_mu_);
+  // Objects a remote index names that could not be fetched (corrupt,
+  // evicted): put again by the next Publish that has them. Bounded.
+  static constexpr size_t kMaxBroken = 10000;
+  std::set<std::string> broken_ ABSL_GUARDED_BY(remote_mu_);
 };
 
 }  // namespace tpjit

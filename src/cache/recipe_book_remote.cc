@@ -69,11 +69,16 @@ std::vector<RecipeRef> RecipeBook::FetchObjects(
       continue;
     }
     std::optional<CacheEntry> e = options_.remote->Get(r.digest);
-    if (!e) continue;  // gone (evicted) or failed: the line is left out
-    absl::StatusOr<Recipe> recipe = DecodeObjectEntry(*e, r.digest);
-    if (!recipe.ok()) {
-      Corrupt(absl::StrCat("remote recipe ", r.digest.substr(0, 12)),
-              recipe.status());
+    absl::StatusOr<Recipe> recipe =
+        e ? DecodeObjectEntry(*e, r.digest)
+          : absl::NotFoundError("gone, corrupt or unreachable");
+    if (!recipe.ok()) {  // the line is left out
+      if (e) {
+        Corrupt(absl::StrCat("remote recipe ", r.digest.substr(0, 12)),
+                recipe.status());
+      }
+      absl::MutexLock lock(&remote_mu_);
+      if (broken_.size() < kMaxBroken) broken_.insert(r.digest);
       continue;
     }
     if (absl::Status s = WriteObject(r.digest, e->payload); !s.ok()) {
@@ -119,15 +124,23 @@ bool RecipeBook::Publish(const std::string& group,
                          const std::vector<RecipeRef>& merged,
                          const std::vector<RecipeRef>& theirs) {
   const std::set<std::string> have = Digests(theirs);
+  std::set<std::string> broken;
+  {
+    absl::MutexLock lock(&remote_mu_);
+    broken = broken_;
+  }
   bool changed = false;
   for (const RecipeRef& r : merged) {
-    if (have.count(r.digest) > 0) continue;
-    changed = true;
+    const bool lacked = have.count(r.digest) == 0;
+    changed = changed || lacked;
+    if (!lacked && broken.count(r.digest) == 0) continue;
     absl::StatusOr<std::string> bytes =
         options_.fs->ReadFile(ObjectPath(r.digest));
     if (!bytes.ok()) continue;  // counted by Load when used
     absl::StatusOr<CacheEntry> e = DecodeCacheEntry(*bytes, r.digest);
     if (!e.ok() || !options_.remote->Put(*e).ok()) return false;
+    absl::MutexLock lock(&remote_mu_);
+    broken_.erase(r.digest);
   }
   if (!changed) return false;
   const std::string name = GroupFileName(group);
