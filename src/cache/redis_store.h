@@ -14,7 +14,7 @@
 //   background thread reads INFO stats every stats_every and reports the
 //   growth of evicted_keys since this store started as Stats().evictions
 //   (server-wide: other deployments' keys count too), and a Get that finds
-//   gone an entry this store put (one of the last kMaxRememberedPuts) counts
+//   gone an entry this store put (the first kMaxRememberedPuts it put) counts
 //   it in Stats().lost.
 // * Recipes (recipe_book.h) live in the same server under PREFIX "r:" KEY:
 //   recipe_store() is a Store over that key space, sharing this store's
