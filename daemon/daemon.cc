@@ -69,8 +69,10 @@ Daemon::~Daemon() { Stop(); }
 
 void Daemon::OpenRecipes() {
   const std::string dir = deps_.store->dir();
+  RecipeBookOptions options;
+  options.remote = RemoteRecipeStore(*deps_.store);  // shared via Redis
   auto book = dir.empty() ? absl::InvalidArgumentError("no cache directory")
-                          : RecipeBook::Open(dir);
+                          : RecipeBook::Open(dir, options);
   if (!book.ok()) {
     deps_.logger->Log(absl::StrCat("recipes off: ", book.status().message()));
     return;

@@ -199,6 +199,7 @@ void Recipes::StartPrefetch(const std::string& group,
     return;
   }
   auto run = std::make_shared<Run>();
+  deps_.book->Sync(group);  // another node's lines, with a remote cache
   std::optional<std::vector<RecipeRef>> index = deps_.book->Index(group);
   if (!index) {
     if (done) {
@@ -369,6 +370,7 @@ tpjit::v1::RecipeGroup Recipes::GroupInfo(const RecipeGroupInfo& info,
 
 tpjit::v1::ListRecipesResponse Recipes::List() {
   tpjit::v1::ListRecipesResponse out;
+  deps_.book->SyncGroups();  // other nodes' groups, with a remote cache
   for (const RecipeGroupInfo& info : deps_.book->Groups()) {
     *out.add_groups() = GroupInfo(
         info, deps_.book->Index(info.group).value_or(std::vector<RecipeRef>{}));
@@ -381,6 +383,7 @@ absl::StatusOr<tpjit::v1::ShowRecipeResponse> Recipes::Show(
   if (request.group().empty()) {
     return absl::InvalidArgumentError("group: empty");
   }
+  deps_.book->Sync(request.group());
   std::optional<std::vector<RecipeRef>> index =
       deps_.book->Index(request.group());
   if (!index) {

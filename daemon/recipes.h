@@ -7,6 +7,9 @@
 //    compile path, so keys, single flight and the cache are shared and the
 //    ranks' later requests hit or wait on these compiles;
 //  - answers the RecipeService calls (List, Show, Prefetch).
+// With a remote cache the book shares recipes through it (recipe_book.h):
+// a prefetch and Show first sync their group, List the remote list of
+// groups, so a node with an empty disk starts from its deployment's recipes.
 // A prefetch sends the recorded requests with the recorded include
 // directories, except that one which does not exist on this node is replaced
 // by the directory at the same index of the request that triggered the

@@ -63,6 +63,13 @@ absl::StatusOr<std::unique_ptr<Store>> OpenDaemonStore(
   return std::unique_ptr<Store>(new TieredStore(std::move(tiers)));
 }
 
+Store* RemoteRecipeStore(Store& store) {
+  auto* tiered = dynamic_cast<TieredStore*>(&store);
+  if (tiered == nullptr || tiered->tier_count() < 2) return nullptr;
+  auto* redis = dynamic_cast<RedisStore*>(&tiered->tier(1));
+  return redis == nullptr ? nullptr : &redis->recipe_store();
+}
+
 tpjit::v1::RemoteCacheStats RemoteStats(Store& store) {
   tpjit::v1::RemoteCacheStats r;
   auto* tiered = dynamic_cast<TieredStore*>(&store);
@@ -84,6 +91,17 @@ tpjit::v1::RemoteCacheStats RemoteStats(Store& store) {
   r.set_leases_won(s.leases_won);
   r.set_lease_waits(s.lease_waits);
   r.set_lease_timeouts(s.lease_timeouts);
+  r.set_evictions(s.evictions);
+  r.set_lost(s.lost);
+  if (Store* recipes = RemoteRecipeStore(store)) {
+    const StoreStats rs = recipes->Stats();
+    r.set_recipe_hits(rs.hits);
+    r.set_recipe_misses(rs.misses);
+    r.set_recipe_errors(rs.errors);
+    r.set_recipe_corrupt(rs.corrupt);
+    r.set_recipe_bytes_read(rs.bytes_read);
+    r.set_recipe_bytes_written(rs.bytes_written);
+  }
   for (double b : s.latency_bounds_ms) r.add_latency_bounds_ms(b);
   for (int64_t c : s.latency_counts) r.add_latency_counts(c);
   return r;

@@ -22,6 +22,11 @@ namespace tpjit {
 absl::StatusOr<std::unique_ptr<Store>> OpenDaemonStore(
     const DaemonConfig& config);
 
+// The remote tier's store of recipe files (RedisStore::recipe_store()),
+// when `store` has a remote tier; nullptr otherwise. Lives as long as
+// `store`.
+Store* RemoteRecipeStore(Store& store);
+
 // The remote tier's counters and health, when `store` has one (empty
 // otherwise). Reads counters only: no I/O.
 tpjit::v1::RemoteCacheStats RemoteStats(Store& store);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "src/cache/byte_io.h"
 #include "src/cache/entry_format.h"
+#include "src/cache/recipe_files.h"
 #include "src/common/digest.h"
 #include "src/common/status_macros.h"
 
@@ -47,6 +48,10 @@ bool GetList(ByteReader& in, std::vector<std::string>* list) {
   return true;
 }
 
+}  // namespace
+
+namespace recipe_files {
+
 std::string GroupFileName(absl::string_view group) {
   return Sha256Hex(absl::StrCat("tpjit-recipe-group\n", group));
 }
@@ -77,7 +82,6 @@ absl::StatusOr<std::vector<RecipeRef>> DecodeIndex(absl::string_view text) {
   return refs;
 }
 
-// A group index as an entry file, or the group it holds.
 std::string EncodeGroupFile(const std::string& group,
                             const std::vector<RecipeRef>& refs) {
   return EncodeCacheEntry(
@@ -86,14 +90,14 @@ std::string EncodeGroupFile(const std::string& group,
       EncodeIndex(refs));
 }
 
-struct DecodedGroup {
-  std::string group;
-  std::vector<RecipeRef> refs;
-};
-
 absl::StatusOr<DecodedGroup> DecodeGroupFile(absl::string_view bytes,
                                              absl::string_view name) {
   TPJIT_ASSIGN_OR_RETURN(CacheEntry e, DecodeCacheEntry(bytes, name));
+  return DecodeGroupEntry(e, name);
+}
+
+absl::StatusOr<DecodedGroup> DecodeGroupEntry(const CacheEntry& e,
+                                              absl::string_view name) {
   auto it = e.metadata.find(std::string(kGroupMeta));
   if (it == e.metadata.end() || GroupFileName(it->second) != name) {
     return absl::DataLossError("index names no group, or another group");
@@ -102,15 +106,29 @@ absl::StatusOr<DecodedGroup> DecodeGroupFile(absl::string_view bytes,
   return DecodedGroup{it->second, std::move(refs)};
 }
 
-// The recipe an object file holds, verified against its name.
 absl::StatusOr<Recipe> DecodeObjectFile(absl::string_view bytes,
                                         absl::string_view digest) {
   TPJIT_ASSIGN_OR_RETURN(CacheEntry e, DecodeCacheEntry(bytes, digest));
+  return DecodeObjectEntry(e, digest);
+}
+
+absl::StatusOr<Recipe> DecodeObjectEntry(const CacheEntry& e,
+                                         absl::string_view digest) {
   if (Sha256Hex(e.payload) != digest) {
     return absl::DataLossError("content does not match its digest");
   }
   return DecodeRecipe(e.payload);
 }
+
+}  // namespace recipe_files
+
+namespace {
+
+using recipe_files::DecodedGroup;
+using recipe_files::DecodeGroupFile;
+using recipe_files::DecodeObjectFile;
+using recipe_files::EncodeGroupFile;
+using recipe_files::GroupFileName;
 
 // Verifies every recipe file of an archive; fills the outputs if not null.
 absl::Status ParseFiles(const std::map<std::string, std::string>& files,
@@ -304,6 +322,15 @@ absl::StatusOr<bool> RecipeBook::Record(const std::string& group,
   if (group.empty()) return absl::InvalidArgumentError("group is empty");
   const std::string encoded = EncodeRecipe(recipe);
   const std::string digest = Sha256Hex(encoded);
+  absl::StatusOr<bool> changed = RecordLocal(group, digest, encoded, key);
+  if (changed.ok() && *changed) Sync(group);  // best effort
+  return changed;
+}
+
+absl::StatusOr<bool> RecipeBook::RecordLocal(const std::string& group,
+                                             const std::string& digest,
+                                             const std::string& encoded,
+                                             const std::string& key) {
   absl::MutexLock lock(&mu_);
   auto it = groups_by_name_.find(group);
   Group g = it != groups_by_name_.end() ? it->second : Group{group, {}};

@@ -38,6 +38,21 @@
 // does not close the window in which two daemons recording the same group at
 // the same instant lose one's new lines (a later compile records them again).
 //
+// Sharing through a remote store (RecipeBookOptions::remote, the Redis
+// tier's recipe key space): the same files, as entries keyed by their file
+// names (so checksummed and verified on every read like kernel entries),
+// plus one list of the group names (kRemoteGroupsKey: metadata kind=groups,
+// payload one name per line, at most kMaxRemoteGroups). Sync(group) merges
+// the remote index and the local one into their union (bounded as above),
+// fetching the objects this directory lacks and publishing those the remote
+// lacks, and re-reads the remote index after writing it (up to kSyncRounds
+// times) so a concurrent writer's lines are merged rather than lost. Record()
+// syncs its group after each change. Best effort: a failing remote (Get
+// failures are told from misses by the remote's Health()) ends the sync with
+// the local book intact; a corrupt remote file is logged, counted (here when
+// it is well-formed but wrong, by the remote store when its checksum fails)
+// and skipped; the next sync that has the object locally puts it again.
+//
 // Thread-safety: a RecipeBook is thread-safe.
 #ifndef TPJIT_SRC_CACHE_RECIPE_BOOK_H_
 #define TPJIT_SRC_CACHE_RECIPE_BOOK_H_
@@ -47,6 +62,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -56,6 +72,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "src/cache/cache_dir.h"
+#include "src/cache/store.h"
 #include "src/common/clock.h"
 #include "src/common/file_system.h"
 
@@ -106,6 +123,9 @@ struct RecipeBookOptions {
   CacheLogFn log = nullptr;  // nullptr: StderrCacheLog()
   std::string host;          // empty: this host (temp names)
   int64_t pid = 0;           // 0: this process
+  // The remote store of recipe files, or nullptr (no sharing). Must outlive
+  // the book.
+  Store* remote = nullptr;
 };
 
 class RecipeBook {
@@ -155,7 +175,18 @@ class RecipeBook {
   static absl::Status VerifyFiles(
       const std::map<std::string, std::string>& files);
 
-  // Corrupt or unreadable recipe files seen since Open.
+  // With a remote store: makes the local and the remote index of `group`
+  // their union (see the header comment); the number of lines added to the
+  // local index. 0 without a remote store or on any failure (logged).
+  int64_t Sync(const std::string& group);
+  // Syncs every group of the remote list that the local book lacks (so `ls`
+  // shows what other nodes recorded); at most kMaxRemoteGroups.
+  void SyncGroups();
+  static constexpr int kSyncRounds = 3;
+  static constexpr size_t kMaxRemoteGroups = 1024;
+
+  // Corrupt or unreadable recipe files seen since Open (remote ones
+  // included when well-formed but wrong).
   int64_t corrupt() const { return corrupt_.load(); }
   const std::string& dir() const { return dir_; }
 
@@ -177,6 +208,31 @@ class RecipeBook {
   void Bound(Group& group) const;
   // Merges `on_disk` lines missing from `group` (another process's).
   static void MergeInto(Group& group, const Group& on_disk);
+  // Record's local part: whether the index changed.
+  absl::StatusOr<bool> RecordLocal(const std::string& group,
+                                   const std::string& digest,
+                                   const std::string& encoded,
+                                   const std::string& key);
+  // The remote index of `group`: nullopt when the remote failed (stop),
+  // empty when absent or corrupt.
+  std::optional<std::vector<RecipeRef>> RemoteIndex(const std::string& group);
+  // Fetches into objects/ the objects of `refs` this directory lacks; the
+  // lines whose object is here now (newest max_entries, max_bytes).
+  std::vector<RecipeRef> FetchObjects(const std::vector<RecipeRef>& refs);
+  // Merges `fetched` into the local index of `group`; the merged lines, or
+  // nullopt if the index cannot be written. Adds to *added.
+  std::optional<std::vector<RecipeRef>> MergeLocal(
+      const std::string& group, const std::vector<RecipeRef>& fetched,
+      int64_t* added);
+  // Puts the objects of `merged` that `theirs` lacks or that were found
+  // broken, then the index if `theirs` lacked a line; false when the index
+  // was not put (nothing new, or a put failed).
+  bool Publish(const std::string& group, const std::vector<RecipeRef>& merged,
+               const std::vector<RecipeRef>& theirs);
+  // The remote list of group names (empty on a miss or failure).
+  std::vector<std::string> RemoteGroups();
+  // Adds `group` to the remote list unless known to be there.
+  void ListRemotely(const std::string& group);
   void Corrupt(absl::string_view what, const absl::Status& why);
 
   const std::string dir_;  // DIR/recipes
@@ -186,6 +242,13 @@ class RecipeBook {
   std::atomic<int64_t> corrupt_{0};
   absl::Mutex mu_;  // serializes writers; guards the table
   std::map<std::string, Group> groups_by_name_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex remote_mu_;  // guards listed_, broken_
+  // Groups known to be in the remote list.
+  std::set<std::string> listed_ ABSL_GUARDED_BY(remote_mu_);
+  // Objects a remote index names that could not be fetched (corrupt,
+  // evicted): put again by the next Publish that has them. Bounded.
+  static constexpr size_t kMaxBroken = 10000;
+  std::set<std::string> broken_ ABSL_GUARDED_BY(remote_mu_);
 };
 
 }  // namespace tpjit

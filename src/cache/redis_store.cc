@@ -3,9 +3,13 @@
 #include <iostream>
 
 #include "absl/random/random.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 
 namespace tpjit {
@@ -21,6 +25,19 @@ constexpr char kRenew[] =
 
 std::string Millis(absl::Duration d) {
   return absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(d)));
+}
+
+// evicted_keys from an INFO reply ("name:value" lines), or nullopt.
+std::optional<int64_t> EvictedKeys(absl::string_view info) {
+  for (absl::string_view line : absl::StrSplit(info, '\n')) {
+    line = absl::StripTrailingAsciiWhitespace(line);
+    int64_t v = 0;
+    if (absl::ConsumePrefix(&line, "evicted_keys:") &&
+        absl::SimpleAtoi(line, &v)) {
+      return v;
+    }
+  }
+  return std::nullopt;
 }
 
 std::string NewToken() {
@@ -44,11 +61,49 @@ class RedisStore::RedisLease final : public StoreLease {
   std::string key_, token_;
 };
 
+// The recipe key space: Get, Put and Remove under PREFIX "r:", no leases.
+class RedisStore::View final : public Store {
+ public:
+  explicit View(RedisStore* s) : s_(s) {}
+  std::string Describe() const override {
+    return absl::StrCat(s_->options_.describe, " (recipes)");
+  }
+  std::optional<CacheEntry> Get(absl::string_view key) override {
+    return s_->GetIn("r:", key, s_->recipes_);
+  }
+  absl::Status Put(const CacheEntry& entry) override {
+    return s_->PutIn("r:", entry, s_->recipes_);
+  }
+  absl::Status Remove(absl::string_view key) override {
+    auto r = s_->Call({"DEL", absl::StrCat(s_->options_.prefix, "r:", key)},
+                      &s_->recipes_);
+    if (!r.ok()) return r.status();
+    return r->error() ? absl::UnavailableError(r->str) : absl::OkStatus();
+  }
+  std::unique_ptr<StoreLease> AcquireOrWait(absl::string_view,
+                                            absl::Time) override {
+    return nullptr;
+  }
+  absl::Status Health() override { return s_->Health(); }
+  StoreStats Stats() override {
+    StoreStats st;
+    s_->FillStats(s_->recipes_, st);
+    return st;
+  }
+
+ private:
+  RedisStore* s_;
+};
+
 RedisStore::RedisStore(std::unique_ptr<RedisConnector> connector,
                        RedisStoreOptions options)
-    : connector_(std::move(connector)), options_(std::move(options)) {
+    : connector_(std::move(connector)),
+      options_(std::move(options)),
+      recipe_view_(std::make_unique<View>(this)) {
   renewer_ = std::thread([this] { RunRenewer(); });
 }
+
+Store& RedisStore::recipe_store() { return *recipe_view_; }
 
 RedisStore::~RedisStore() {
   {
@@ -59,12 +114,13 @@ RedisStore::~RedisStore() {
 }
 
 absl::StatusOr<RedisReply> RedisStore::Call(
-    const std::vector<std::string>& args) {
+    const std::vector<std::string>& args, Counters* c) {
+  Counters& counters = c != nullptr ? *c : entries_;
   std::unique_ptr<RedisConnection> conn;
   {
     absl::MutexLock lock(&mu_);
     if (absl::Now() < down_until_) {
-      errors_.fetch_add(1);
+      counters.errors.fetch_add(1);
       return last_error_;
     }
     if (!idle_.empty()) {
@@ -76,7 +132,7 @@ absl::StatusOr<RedisReply> RedisStore::Call(
   if (!conn) {
     auto c = connector_->Connect();
     if (!c.ok()) {
-      MarkDown(c.status());
+      MarkDown(c.status(), counters);
       return c.status();
     }
     conn = std::move(*c);
@@ -84,7 +140,7 @@ absl::StatusOr<RedisReply> RedisStore::Call(
   absl::StatusOr<RedisReply> r = conn->Command(args);
   Record(absl::Now() - start);
   if (!r.ok()) {
-    MarkDown(r.status());
+    MarkDown(r.status(), counters);
     return r.status();
   }
   absl::MutexLock lock(&mu_);
@@ -99,8 +155,8 @@ absl::StatusOr<RedisReply> RedisStore::Call(
   return r;
 }
 
-void RedisStore::MarkDown(const absl::Status& why) {
-  errors_.fetch_add(1);
+void RedisStore::MarkDown(const absl::Status& why, Counters& c) {
+  c.errors.fetch_add(1);
   absl::MutexLock lock(&mu_);
   if (last_error_.ok()) {
     std::cerr << "tpjitd: remote cache " << options_.describe
@@ -124,55 +180,75 @@ absl::Status RedisStore::Ping() {
   auto r = Call({"PING"});
   if (!r.ok()) return r.status();
   if (r->error()) return absl::UnavailableError(r->str);
+  PollEvictions();  // the baseline, before this store's first put
   return absl::OkStatus();
 }
 
 std::optional<CacheEntry> RedisStore::Get(absl::string_view key) {
-  auto r = Call({"GET", absl::StrCat(options_.prefix, "e:", key)});
+  return GetIn("e:", key, entries_);
+}
+
+std::optional<CacheEntry> RedisStore::GetIn(absl::string_view space,
+                                            absl::string_view key,
+                                            Counters& c) {
+  const std::string redis_key = absl::StrCat(options_.prefix, space, key);
+  auto r = Call({"GET", redis_key}, &c);
   if (!r.ok()) return std::nullopt;
   if (r->nil()) {
-    misses_.fetch_add(1);
+    c.misses.fetch_add(1);
+    absl::MutexLock lock(&mu_);
+    if (put_.erase(redis_key) > 0) c.lost.fetch_add(1);
     return std::nullopt;
   }
   absl::StatusOr<CacheEntry> e =
       r->type == RedisReply::Type::kString
           ? DecodeCacheEntry(r->str, key)
           : absl::DataLossError(r->error() ? r->str : "not a string value");
-  bytes_read_.fetch_add(static_cast<int64_t>(r->str.size()));
+  c.bytes_read.fetch_add(static_cast<int64_t>(r->str.size()));
   if (!e.ok()) {  // foreign or corrupt: ignored, replaced by the next put
-    corrupt_.fetch_add(1);
-    misses_.fetch_add(1);
-    std::cerr << "tpjitd: remote entry " << key.substr(0, 12)
-              << " ignored: " << e.status().message() << "\n";
+    c.corrupt.fetch_add(1);
+    c.misses.fetch_add(1);
+    std::cerr << "tpjitd: remote "
+              << (space == "r:" ? "recipe file " : "entry ")
+              << key.substr(0, 12) << " ignored: " << e.status().message()
+              << "\n";
     return std::nullopt;
   }
-  hits_.fetch_add(1);
+  c.hits.fetch_add(1);
   return std::move(*e);
 }
 
 absl::Status RedisStore::Put(const CacheEntry& entry) {
+  return PutIn("e:", entry, entries_);
+}
+
+absl::Status RedisStore::PutIn(absl::string_view space, const CacheEntry& entry,
+                               Counters& c) {
   if (!IsValidCacheKey(entry.key)) {
     return absl::InvalidArgumentError("remote put: invalid key");
   }
   std::string bytes =
       EncodeCacheEntry(entry.key, entry.metadata, entry.payload);
   if (static_cast<int64_t>(bytes.size()) > options_.max_entry_bytes) {
-    put_drops_.fetch_add(1);
+    c.put_drops.fetch_add(1);
     return absl::ResourceExhaustedError(
         absl::StrCat("remote put: entry of ", bytes.size(),
                      " bytes is over the limit of ", options_.max_entry_bytes));
   }
   const int64_t size = static_cast<int64_t>(bytes.size());
-  auto r = Call({"SET", absl::StrCat(options_.prefix, "e:", entry.key),
-                 std::move(bytes), "PX", Millis(options_.ttl)});
+  std::string redis_key = absl::StrCat(options_.prefix, space, entry.key);
+  auto r = Call(
+      {"SET", redis_key, std::move(bytes), "PX", Millis(options_.ttl)}, &c);
   if (!r.ok()) return r.status();
   if (r->error()) {
-    errors_.fetch_add(1);
-    if (absl::StartsWith(r->str, "OOM")) full_.fetch_add(1);
+    c.errors.fetch_add(1);
+    if (absl::StartsWith(r->str, "OOM")) c.full.fetch_add(1);
     return absl::ResourceExhaustedError(
         absl::StrCat("remote put refused: ", r->str));
   }
-  bytes_written_.fetch_add(size);
+  c.bytes_written.fetch_add(size);
+  absl::MutexLock lock(&mu_);
+  if (put_.size() < kMaxRememberedPuts) put_.insert(std::move(redis_key));
   return absl::OkStatus();
 }
 
@@ -234,15 +310,24 @@ void RedisStore::Release(const std::string& lease_key,
 }
 
 void RedisStore::RunRenewer() {
-  const absl::Duration every = options_.lease_ttl / 3;
+  const absl::Duration renew_every = options_.lease_ttl / 3;
+  const absl::Duration tick = std::min(renew_every, options_.stats_every);
+  absl::Time next_renew = absl::Now() + renew_every;
+  absl::Time next_poll = absl::Now();  // a baseline at once
   for (;;) {
     std::map<std::string, std::string> held;
     {
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(&stopping_), every);
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), tick);
       if (stopping_) return;
-      held = held_;
+      if (absl::Now() >= next_renew) held = held_;
     }
+    if (absl::Now() >= next_poll) {
+      PollEvictions();
+      next_poll = absl::Now() + options_.stats_every;
+    }
+    if (absl::Now() < next_renew) continue;
+    next_renew = absl::Now() + renew_every;
     for (const auto& [key, token] : held) {
       auto r =
           Call({"EVAL", kRenew, "1", key, token, Millis(options_.lease_ttl)});
@@ -253,6 +338,21 @@ void RedisStore::RunRenewer() {
       }
     }
   }
+}
+
+bool RedisStore::PollEvictions() {
+  auto r = Call({"INFO", "stats"});
+  if (!r.ok() || r->type != RedisReply::Type::kString) return false;
+  std::optional<int64_t> evicted = EvictedKeys(r->str);
+  if (!evicted) return false;
+  absl::MutexLock lock(&mu_);
+  // A restarted server counts from 0 again: its whole count is new.
+  if (evicted_last_ >= 0) {
+    evictions_.fetch_add(*evicted >= evicted_last_ ? *evicted - evicted_last_
+                                                   : *evicted);
+  }
+  evicted_last_ = *evicted;
+  return true;
 }
 
 bool RedisStore::Backoff(absl::Duration d) {
@@ -280,16 +380,22 @@ absl::Status RedisStore::Health() {
   return last_error_;
 }
 
+void RedisStore::FillStats(const Counters& c, StoreStats& s) {
+  s.hits = c.hits.load();
+  s.misses = c.misses.load();
+  s.errors = c.errors.load();
+  s.corrupt = c.corrupt.load();
+  s.put_drops = c.put_drops.load();
+  s.bytes_read = c.bytes_read.load();
+  s.bytes_written = c.bytes_written.load();
+  s.full = c.full.load();
+  s.lost = c.lost.load();
+}
+
 StoreStats RedisStore::Stats() {
   StoreStats s;
-  s.hits = hits_.load();
-  s.misses = misses_.load();
-  s.errors = errors_.load();
-  s.corrupt = corrupt_.load();
-  s.put_drops = put_drops_.load();
-  s.bytes_read = bytes_read_.load();
-  s.bytes_written = bytes_written_.load();
-  s.full = full_.load();
+  FillStats(entries_, s);
+  s.evictions = evictions_.load();
   s.leases_won = leases_won_.load();
   s.lease_waits = lease_waits_.load();
   s.lease_timeouts = lease_timeouts_.load();

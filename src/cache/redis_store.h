@@ -10,7 +10,16 @@
 // * Put: SET with a TTL (PX); entries over max_entry_bytes are not sent
 //   (put_drops). A full Redis (an OOM reply with maxmemory and the
 //   noeviction policy) is counted in `full`, nothing fails. With an
-//   allkeys-lru policy Redis evicts instead (docs/operations.md).
+//   allkeys-lru policy Redis evicts instead (docs/operations.md): the
+//   background thread reads INFO stats every stats_every and reports the
+//   growth of evicted_keys since this store started as Stats().evictions
+//   (server-wide: other deployments' keys count too), and a Get that finds
+//   gone an entry this store put (the first kMaxRememberedPuts it put) counts
+//   it in Stats().lost.
+// * Recipes (recipe_book.h) live in the same server under PREFIX "r:" KEY:
+//   recipe_store() is a Store over that key space, sharing this store's
+//   connections, time-outs and down state, with its own counters. It grants
+//   no leases.
 // * Leases: cluster-wide single flight. SET lease NX PX lease_ttl with a
 //   random token; renewed (compare-and-PEXPIRE in Lua) every lease_ttl/3 by
 //   one renewer thread while held; released with a compare-and-delete (Lua).
@@ -33,6 +42,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -51,6 +61,8 @@ struct RedisStoreOptions {
   absl::Duration min_backoff = absl::Milliseconds(5);
   absl::Duration max_backoff = absl::Milliseconds(200);
   size_t max_idle_connections = 8;
+  // How often the background thread reads INFO stats (evictions).
+  absl::Duration stats_every = absl::Seconds(1);
   std::string describe = "redis";  // for logs, e.g. the address
 };
 
@@ -76,14 +88,33 @@ class RedisStore final : public Store {
   absl::Status Health() override;
   StoreStats Stats() override;
 
-  // One PING (at start: says in the log whether Redis is reachable).
+  // One PING (at start: says in the log whether Redis is reachable), and
+  // when it answers the baseline of Stats().evictions.
   absl::Status Ping();
+  // The store of recipe files (keys PREFIX "r:" KEY); lives as long as this.
+  Store& recipe_store();
+  // Reads INFO stats once and updates Stats().evictions (the background
+  // thread calls it every stats_every). False if Redis did not answer.
+  bool PollEvictions();
 
  private:
   class RedisLease;
+  class View;
+  // Counters of one key space (entries, recipes).
+  struct Counters {
+    std::atomic<int64_t> hits{0}, misses{0}, errors{0}, corrupt{0},
+        bytes_read{0}, bytes_written{0}, put_drops{0}, full{0}, lost{0};
+  };
+  std::optional<CacheEntry> GetIn(absl::string_view space,
+                                  absl::string_view key, Counters& c);
+  absl::Status PutIn(absl::string_view space, const CacheEntry& entry,
+                     Counters& c);
+  void FillStats(const Counters& c, StoreStats& s);
   // Runs one command: through an idle or new connection, unless down.
-  absl::StatusOr<RedisReply> Call(const std::vector<std::string>& args);
-  void MarkDown(const absl::Status& why);
+  // Failures are counted in `c` (default: the entries').
+  absl::StatusOr<RedisReply> Call(const std::vector<std::string>& args,
+                                  Counters* c = nullptr);
+  void MarkDown(const absl::Status& why, Counters& c);
   void Record(absl::Duration latency);
   void Release(const std::string& lease_key, const std::string& token);
   void RunRenewer();
@@ -100,11 +131,18 @@ class RedisStore final : public Store {
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, std::string> held_ ABSL_GUARDED_BY(mu_);  // key->token
+  // Redis keys this store put (bounded), to tell a lost entry from a miss.
+  static constexpr size_t kMaxRememberedPuts = 10000;
+  std::unordered_set<std::string> put_ ABSL_GUARDED_BY(mu_);
+  // INFO evicted_keys: the last value read, and the growth since the first.
+  int64_t evicted_last_ ABSL_GUARDED_BY(mu_) = -1;
+  std::atomic<int64_t> evictions_{0};
 
-  std::atomic<int64_t> hits_{0}, misses_{0}, errors_{0}, corrupt_{0},
-      bytes_read_{0}, bytes_written_{0}, put_drops_{0}, full_{0},
-      leases_won_{0}, lease_waits_{0}, lease_timeouts_{0}, leases_lost_{0};
+  Counters entries_, recipes_;
+  std::atomic<int64_t> leases_won_{0}, lease_waits_{0}, lease_timeouts_{0},
+      leases_lost_{0};
   std::atomic<int64_t> latency_[std::size(kRedisLatencyBoundsMs) + 1] = {};
+  std::unique_ptr<View> recipe_view_;
   std::thread renewer_;
 };
 

@@ -39,6 +39,9 @@ struct StoreStats {
   int64_t bytes_read = 0, bytes_written = 0, full = 0;
   int64_t leases_won = 0;
   int64_t lease_timeouts = 0;  // waits that ended at the deadline
+  // Entries this process put that a later Get found gone (evicted or
+  // expired).
+  int64_t lost = 0;
   // Call latency histogram: counts per bucket, bounds in latency_bounds_ms
   // (the last count is above the last bound). Empty if not kept.
   std::vector<double> latency_bounds_ms;

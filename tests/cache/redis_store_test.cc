@@ -251,6 +251,48 @@ TEST_F(RedisStoreTest, AFullServerRefusesPutsAndNothingFails) {
   EXPECT_TRUE(store->Get(TestKey(0)).has_value());  // reads still work
 }
 
+// allkeys-lru: Redis evicts instead of refusing. Every put succeeds; the
+// evictions are counted from INFO, and entries found gone are "lost".
+TEST_F(RedisStoreTest, AnLruServerEvictsAndTheEvictionsAreCounted) {
+  Raw({"CONFIG", "SET", "maxmemory", "2mb"});
+  Raw({"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"});
+  RedisStoreOptions o;
+  o.stats_every = absl::Milliseconds(20);
+  auto store = Open(o);
+  ASSERT_OK(store->Ping());  // the baseline of INFO's count
+  for (int i = 0; i < 40; ++i) ASSERT_OK(store->Put(Entry(i, 200 << 10)));
+  int gone = 0;
+  for (int i = 0; i < 40; ++i) gone += !store->Get(TestKey(i)).has_value();
+  EXPECT_GT(gone, 0);
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return store->Stats().evictions >= gone; }, absl::Seconds(10)))
+      << store->Stats().evictions << " evictions, " << gone << " gone";
+  StoreStats s = store->Stats();
+  EXPECT_EQ(s.lost, gone);
+  EXPECT_EQ(s.full, 0);
+  EXPECT_EQ(s.errors, 0);
+}
+
+TEST_F(RedisStoreTest, RecipesLiveInTheirOwnKeySpaceWithTheirOwnCounters) {
+  auto store = Open();
+  Store& recipes = store->recipe_store();
+  ASSERT_OK(recipes.Put(Entry(1)));
+  EXPECT_EQ(Raw({"EXISTS", "tpjit:r:" + TestKey(1)}).integer, 1);
+  EXPECT_FALSE(store->Get(TestKey(1)).has_value());  // not a kernel entry
+  EXPECT_TRUE(recipes.Get(TestKey(1)).has_value());
+  Raw({"SET", "tpjit:r:" + TestKey(2), "not an entry"});
+  EXPECT_FALSE(recipes.Get(TestKey(2)).has_value());
+  EXPECT_EQ(recipes.AcquireOrWait(TestKey(3), absl::Now()), nullptr);
+  StoreStats r = recipes.Stats(), e = store->Stats();
+  EXPECT_EQ(r.hits, 1);
+  EXPECT_EQ(r.corrupt, 1);
+  EXPECT_GT(r.bytes_written, 0);
+  EXPECT_EQ(e.hits, 0);
+  EXPECT_EQ(e.misses, 1);
+  EXPECT_EQ(e.corrupt, 0);
+  EXPECT_EQ(e.bytes_written, 0);
+}
+
 // A server that does not answer in time: every call ends at the time-out.
 class SlowRedisStoreTest : public RedisStoreTest {
  protected:

@@ -103,11 +103,15 @@ TEST(RenderMetrics, RemoteCacheOnlyWithARemoteTier) {
   r->set_healthy(false);
   r->set_hits(7);
   r->set_leases_won(2);
+  r->set_evictions(11);
+  r->set_recipe_corrupt(3);
   for (double b : {1.0, 10.0}) r->add_latency_bounds_ms(b);
   for (int64_t c : {3, 1, 1}) r->add_latency_counts(c);
   std::string text = RenderMetrics(s.stats, s.status, s.counters);
   EXPECT_THAT(text, HasSubstr("tpjit_remote_cache_hits_total 7\n"));
   EXPECT_THAT(text, HasSubstr("tpjit_remote_cache_leases_won_total 2\n"));
+  EXPECT_THAT(text, HasSubstr("tpjit_remote_cache_evictions_total 11\n"));
+  EXPECT_THAT(text, HasSubstr("tpjit_remote_cache_recipe_corrupt_total 3\n"));
   EXPECT_THAT(text, HasSubstr("tpjit_remote_cache_up 0\n"));
   EXPECT_THAT(
       text,
