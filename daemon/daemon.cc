@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -451,22 +452,41 @@ void Daemon::AwaitKeys(
     absl::Mutex mu;
     AwaitKeysResponse response;
     int left;
+    int ended = 0;
+    bool any = false;
+    bool armed = false;  // every key looked at
+    bool answered = false;
     std::function<void(absl::StatusOr<AwaitKeysResponse>)> done;
   };
   auto wait = std::make_shared<Wait>();
-  wait->left = request.keys_size() + 1;  // + this function's own share
+  wait->left = request.keys_size();
+  wait->any = request.any();
   wait->done = std::move(done);
   for (const std::string& key : request.keys()) {
-    wait->response.add_keys()->set_key(key);
+    auto* k = wait->response.add_keys();
+    k->set_key(key);
+    k->set_state(AwaitKeysResponse::IN_FLIGHT);
   }
+  // i < 0: the last key has been looked at.
   auto settle = [wait](int i, AwaitKeysResponse::State state) {
-    bool last;
+    std::optional<AwaitKeysResponse> answer;
     {
       absl::MutexLock lock(&wait->mu);
-      if (i >= 0) wait->response.mutable_keys(i)->set_state(state);
-      last = --wait->left == 0;
+      if (i >= 0) {
+        wait->response.mutable_keys(i)->set_state(state);
+        --wait->left;
+        ++wait->ended;
+      } else {
+        wait->armed = true;
+      }
+      const bool ready =
+          wait->armed && (wait->left == 0 || (wait->any && wait->ended > 0));
+      if (ready && !wait->answered) {
+        wait->answered = true;
+        answer = wait->response;
+      }
     }
-    if (last) wait->done(std::move(wait->response));
+    if (answer) wait->done(*std::move(answer));
   };
   for (int i = 0; i < request.keys_size(); ++i) {
     const std::string& key = request.keys(i);

@@ -86,7 +86,8 @@ class Daemon {
       const tpjit::v1::CompileRequest& request,
       std::function<void(absl::StatusOr<tpjit::v1::CompileResponse>)> done);
   absl::StatusOr<std::string> Fetch(const std::string& key);
-  // Answers each key's state once its compile in flight (if any) has ended:
+  // Answers each key's state once its compile in flight (if any) has ended
+  // (with request.any(): once one key has; the others read IN_FLIGHT):
   // PUBLISHED (in the cache), FAILED, or UNKNOWN (neither in flight nor
   // cached). `done` is called once: at once for a bad request
   // (INVALID_ARGUMENT naming the key) or when nothing is in flight, else

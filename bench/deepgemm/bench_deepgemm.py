@@ -42,7 +42,7 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROWS = ("status_quo", "naive_parallel", "tpjit_first", "tpjit_recipe",
-        "tpjit_warm")
+        "tpjit_warm", "status_quo_warm")
 
 
 def parse():
@@ -292,6 +292,27 @@ def one_rep(rep, shapes, rows, state, res):
         finish("naive_parallel", reports, wall,
                {"kernels": len(kernel_dirs(cache))})
 
+    def status_quo_warm():
+        """The status quo on a restart that kept DeepGEMM's cache: rank 0
+        sweeps alone over a full DeepGEMM cache (the status quo's own, or
+        one filled through tpjit: the same kernels)."""
+        src = state.get("reference_cache")
+        if not src or not os.path.isdir(os.path.join(src, "cache")):
+            src = os.path.join(work, "dg-tpjit_first")
+        if not os.path.isdir(os.path.join(src, "cache")):
+            res["status_quo_warm"] = {
+                "skipped": "needs a full DeepGEMM cache (status_quo or "
+                           "tpjit_first)"}
+            return
+        cache = os.path.join(work, "dg-status-quo-warm")
+        shutil.copytree(src, cache, ignore=shutil.ignore_patterns("tmp"))
+        reports, wall = run_ranks(tag("status_quo_warm"), "solo", 1, shapes,
+                                  dg_env(cache, counter,
+                                         log_of("status_quo_warm")))
+        finish("status_quo_warm", reports, wall,
+               {"kernels": len(kernel_dirs(cache)),
+                "cache_from": os.path.basename(src)})
+
     first_cache = os.path.join(work, "tpjit-first")
     group = "%s-%d-%s" % (ARGS.group, rep, uuid.uuid4().hex[:6])
 
@@ -347,6 +368,7 @@ def one_rep(rep, shapes, rows, state, res):
         guarded("naive_parallel", naive_parallel)
     for row in ("tpjit_first", "tpjit_recipe", "tpjit_warm"):
         guarded(row, lambda row=row: tpjit_row(row))
+    guarded("status_quo_warm", status_quo_warm)
     if "sweep_s" in res.get("status_quo", {}):
         res["floor"] = {"sweep_s": res["status_quo"]["nvcc_cpu_s"] /
                         os.cpu_count(), "cores": os.cpu_count(),

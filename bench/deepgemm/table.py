@@ -17,6 +17,8 @@ LABELS = {
     "tpjit_first": "tpjit, first ever (empty cache, no recipe)",
     "tpjit_recipe": "tpjit, recipe on an empty cache",
     "tpjit_warm": "tpjit, warm (empty DeepGEMM cache, full tpjit cache)",
+    "status_quo_warm": "status quo warm: rank 0 sweeps alone, full "
+                       "DeepGEMM cache",
     "floor": "floor: status quo's nvcc CPU-seconds / cores",
 }
 

@@ -63,8 +63,12 @@ class BenchDriverTest(unittest.TestCase):
         self.assertEqual(rep["naive_parallel"]["ranks"], 2)
         self.assertGreaterEqual(rep["naive_parallel"]["nvcc_runs"],
                                 sq["kernels"])
-        for row in ("naive_parallel", "tpjit_first", "tpjit_warm"):
+        for row in ("naive_parallel", "tpjit_first", "tpjit_warm",
+                    "status_quo_warm"):
             self.assertEqual(rep[row]["kernels"], sq["kernels"], row)
+        # Warm status quo: DeepGEMM's own full cache, no compile at all.
+        self.assertEqual(rep["status_quo_warm"]["nvcc_runs"], 0)
+        self.assertEqual(rep["status_quo_warm"]["ranks"], 1)
         first = rep["tpjit_first"]
         self.assertEqual(set(first["phases"]), {"plan", "discover",
                                                 "compile", "barrier",
@@ -99,8 +103,13 @@ class BenchDriverTest(unittest.TestCase):
         self.assertIn("sweep_s", first["naive_parallel"])
         self.assertNotIn("status_quo", second)
         self.assertNotIn("naive_parallel", second)
-        for row in ("tpjit_first", "tpjit_recipe", "tpjit_warm"):
+        for row in ("tpjit_first", "tpjit_recipe", "tpjit_warm",
+                    "status_quo_warm"):
             self.assertIn("sweep_s", second[row], row)
+        # The status quo's cache of rep 0, kept for the checks.
+        self.assertEqual(second["status_quo_warm"]["cache_from"],
+                         "dg-status-quo")
+        self.assertEqual(second["status_quo_warm"]["nvcc_runs"], 0)
         self.assertEqual(raw["summary"]["tpjit_first"]["n"], 2)
         self.assertEqual(raw["summary"]["status_quo"]["n"], 1)
         self.assertTrue(raw["verify"]["ok"], raw["verify"])

@@ -31,6 +31,10 @@ class MockTpjitStub : public v1::Tpjit::StubInterface {
               (::grpc::ClientContext*, const v1::WarmupRequest&), (override));
   MOCK_METHOD(::grpc::ClientReaderInterface<v1::FetchChunk>*, FetchRaw,
               (::grpc::ClientContext*, const v1::FetchRequest&), (override));
+  MOCK_METHOD(::grpc::Status, AwaitKeys,
+              (::grpc::ClientContext*, const v1::AwaitKeysRequest&,
+               v1::AwaitKeysResponse*),
+              (override));
 
  private:
   template <typename R>
@@ -66,6 +70,14 @@ class MockTpjitStub : public v1::Tpjit::StubInterface {
                                                     const v1::FetchRequest&,
                                                     Cq*) override {
     return Unexpected<AsyncReader<v1::FetchChunk>>();
+  }
+  AsyncResponse<v1::AwaitKeysResponse>* AsyncAwaitKeysRaw(
+      Ctx*, const v1::AwaitKeysRequest&, Cq*) override {
+    return Unexpected<AsyncResponse<v1::AwaitKeysResponse>>();
+  }
+  AsyncResponse<v1::AwaitKeysResponse>* PrepareAsyncAwaitKeysRaw(
+      Ctx*, const v1::AwaitKeysRequest&, Cq*) override {
+    return Unexpected<AsyncResponse<v1::AwaitKeysResponse>>();
   }
   AsyncResponse<v1::StatsResponse>* AsyncStatsRaw(Ctx*, const v1::StatsRequest&,
                                                   Cq*) override {

@@ -194,8 +194,11 @@ class Daemon:
                                wait_for_ready=True)
 
     def log(self):
+        return self.full_log()[-4000:]
+
+    def full_log(self):
         with open(self.log_path) as f:
-            return f.read()[-4000:]
+            return f.read()
 
     def stop(self):
         if self.proc.poll() is not None:  # died during the tests: say how
@@ -454,6 +457,16 @@ class WrapperTest(unittest.TestCase):
                      first.stderr.strip())
         self.assertIsNotNone(m, first.stderr)
         key = m.group(1)
+        # AwaitKeys with `any`: answered as soon as one key has ended (the
+        # unknown one, at once), the other one still compiling or done.
+        some = self.daemon.stub.AwaitKeys(
+            tpjit_pb2.AwaitKeysRequest(keys=[key, "1" * 64], any=True),
+            timeout=COMPILE_TIMEOUT)
+        self.assertIn(some.keys[0].state,
+                      (tpjit_pb2.AwaitKeysResponse.IN_FLIGHT,
+                       tpjit_pb2.AwaitKeysResponse.PUBLISHED))
+        self.assertEqual(some.keys[1].state,
+                         tpjit_pb2.AwaitKeysResponse.UNKNOWN)
         # AwaitKeys: returns when the queued compile has ended.
         reply = self.daemon.stub.AwaitKeys(
             tpjit_pb2.AwaitKeysRequest(keys=[key, "0" * 64]),
@@ -550,6 +563,7 @@ class WrapperTest(unittest.TestCase):
             "               socket=sys.argv[1], barrier_timeout=60)\n"
             "print(json.dumps(r))\n")
         delta = Delta(self.daemon)
+        log_start = len(self.daemon.full_log())  # it serves every test
         p = subprocess.run([sys.executable, "-c", script, self.daemon.socket],
                            env=env, capture_output=True, text=True,
                            timeout=COMPILE_TIMEOUT)
@@ -560,10 +574,15 @@ class WrapperTest(unittest.TestCase):
         # Per shape: M <= 16, 17..32 and 33..200 are the stand-in's kernels,
         # and each call first needs the shape's layout kernel.
         self.assertEqual(len(kernels), 8, kernels)
-        # Rounds: the layout kernels, then the GEMMs, then all hits.
-        self.assertEqual(result["discover_rounds"], 3, result)
+        # A unit is called again when the kernel it stopped at is compiled:
+        # its layout kernel, then its GEMM, then with all hits (twice when
+        # its GEMM was done before its layout kernel's turn came).
+        self.assertGreaterEqual(result["discover_rounds"], 2, result)
         self.assertEqual(result["discover_keys"], len(kernels), result)
-        self.assertEqual(result["discover_calls"], 3 * result["units_mine"])
+        self.assertLessEqual(result["discover_calls"],
+                             3 * result["units_mine"], result)
+        self.assertGreaterEqual(result["discover_calls"],
+                                2 * result["units_mine"], result)
         self.assertGreaterEqual(result["discover_queued"], len(kernels))
         self.assertEqual(result["barrier"], "ok")
         self.assertEqual(delta.compiles, len(kernels))
@@ -571,18 +590,18 @@ class WrapperTest(unittest.TestCase):
         # Ahead, per the daemon's trace (--trace-compiles): each compiled
         # key's first request was a no_wait one, and its compile was not
         # started by a waiting request.
+        log = self.daemon.full_log()[log_start:]
         first_request = {}
-        for line in self.daemon.log().splitlines():
+        for line in log.splitlines():
             m = re.search(r"trace: [0-9.]+ request ([0-9a-f]{12}) .*?"
                           r"( no_wait)?: (new|joined|hit)$", line)
             if m and m.group(3) == "new":
                 first_request.setdefault(m.group(1), bool(m.group(2)))
         compiled = set(re.findall(r"trace: [0-9.]+ slot \d+ proc \d+ "
-                                  r"compiled ([0-9a-f]{12}) ",
-                                  self.daemon.log()))
-        self.assertEqual(len(compiled), len(kernels), self.daemon.log())
+                                  r"compiled ([0-9a-f]{12}) ", log))
+        self.assertEqual(len(compiled), len(kernels), log)
         for key in compiled:
-            self.assertTrue(first_request.get(key), key + self.daemon.log())
+            self.assertTrue(first_request.get(key), key + log)
 
     # Not a test of a limit: the end-to-end time of a cache hit, wrapper
     # start included, printed for the record (target <= 20 ms).

@@ -257,15 +257,17 @@ class Client:
     def compile(self, request, timeout=None):
         return self._unary(self._stub.Compile, request, "compile", timeout)
 
-    def await_keys(self, keys, timeout=None):
+    def await_keys(self, keys, timeout=None, any=False):
         """Waits until the compiles in flight of `keys` (CompileResult.key
-        of queued no_wait compiles) have ended; {key: "PUBLISHED" | "FAILED"
-        | "UNKNOWN"} (UNKNOWN: neither in flight nor cached). At most 4096
-        keys; TpjitError DEADLINE_EXCEEDED past `timeout`."""
+        of queued no_wait compiles) have ended, or with `any` until one of
+        them has; {key: "PUBLISHED" | "FAILED" | "UNKNOWN" | "IN_FLIGHT"}
+        (UNKNOWN: neither in flight nor cached; IN_FLIGHT: still compiling,
+        with `any`). At most 4096 keys; TpjitError DEADLINE_EXCEEDED past
+        `timeout`."""
         response = self._unary(
             self._stub.AwaitKeys,
-            tpjit_pb2.AwaitKeysRequest(keys=list(keys)), "await_keys",
-            timeout)
+            tpjit_pb2.AwaitKeysRequest(keys=list(keys), any=any),
+            "await_keys", timeout)
         name = tpjit_pb2.AwaitKeysResponse.State.Name
         return {k.key: name(k.state) for k in response.keys}
 

@@ -201,7 +201,7 @@ NO_WAIT_ENV = "TPJIT_NVCC_NO_WAIT"
 
 
 QUEUED_KEY = re.compile(r"tpjit-nvcc: queued in tpjitd \(key ([0-9a-f]{64})\)")
-MAX_DISCOVER_ROUNDS = 8
+MAX_DISCOVER_TRIES = 8  # calls per unit
 DISCOVER_AWAIT_TIMEOUT = 1800.0
 
 
@@ -210,76 +210,94 @@ def discover(shapes, part, max_ms, socket=None,
     """Step 0 of warmup(): the first M of every unit (config class) of
     `part`, called with TPJIT_NVCC_NO_WAIT=1. A kernel tpjitd holds is
     served and loaded as usual; one it lacks is queued there and DeepGEMM
-    raises (caught).
+    raises (caught; the key is in tpjit-nvcc's "queued" line).
 
     One DeepGEMM call may need several kernels, one after the other (on
-    sm90 the FP8 GEMMs first run a scale-factor layout kernel of the
-    shape), and a call stops at the first one missing; so discovery goes in
-    rounds: the units that raised are called again once the kernels queued
-    in the round before have been compiled (AwaitKeys: the keys are in
-    tpjit-nvcc's "queued" lines), until a round queues no new kernel. The
-    last round's wait is the compile of the GEMM kernels themselves, all at
-    once. Returns {"calls", "queued", "rounds", "keys", "seconds",
-    "await_seconds", "messages"}."""
+    sm90 the FP8 GEMMs first run scale-factor layout kernels of the shape),
+    and a call stops at the first one missing. So a unit that raised waits
+    on the key it stopped at, and is called again as soon as that kernel is
+    compiled (AwaitKeys with `any`: the first of the awaited keys to end),
+    until every unit has passed with all its kernels or has no key to wait
+    for. The GEMM kernels of all units compile at once, each layout kernel
+    once. Returns {"calls", "queued", "rounds" (passes of calls), "keys",
+    "seconds", "await_seconds", "messages"}."""
     import torch
     import deep_gemm
     import tpjit
     t0 = time.monotonic()
-    calls = queued = rounds = 0
+    calls = queued = passes = 0
     awaited = 0.0
     seen = set()
     texts = []
-    pending = list(part)
+    tries = {}
+    ready = list(part)   # units to call now
+    blocked = {}         # key -> units waiting for it
     previous = os.environ.get(NO_WAIT_ENV)
     os.environ[NO_WAIT_ENV] = "1"
+    client = None
     try:
-        while pending and rounds < MAX_DISCOVER_ROUNDS:
-            rounds += 1
-            raised, errors = [], []
-            quiet = _quiet_stdout()
-            with quiet:
-                executor, index = None, None
-                for u in pending:
-                    if u.shape_index != index:
-                        executor = None
-                        executor = Executor(shapes[u.shape_index],
-                                            max_ms[u.shape_index], torch,
-                                            deep_gemm)
-                        index = u.shape_index
-                    calls += 1
-                    try:
-                        executor.run(u.ms[0])
-                    except RuntimeError as e:  # queued (or unreachable)
-                        queued += 1
-                        raised.append(u)
-                        if len(errors) < 2000:
-                            errors.append(str(e))
-                executor = None
-                torch.cuda.current_stream().synchronize()
-            text = quiet.text + "\n".join(errors)
-            texts.append(text)
-            new = set(QUEUED_KEY.findall(text)) - seen
-            if not new:  # nothing queued: done, or failing for other reasons
+        while ready or blocked:
+            if ready:
+                passes += 1
+                ready.sort(key=lambda u: u.shape_index)
+                with _quiet_stdout() as quiet:
+                    executor, index = None, None
+                    for u in ready:
+                        if u.shape_index != index:
+                            executor = None
+                            executor = Executor(shapes[u.shape_index],
+                                                max_ms[u.shape_index], torch,
+                                                deep_gemm)
+                            index = u.shape_index
+                        calls += 1
+                        tries[u] = tries.get(u, 0) + 1
+                        try:
+                            executor.run(u.ms[0])
+                            quiet.take()
+                            continue
+                        except RuntimeError as e:  # queued (or unreachable)
+                            queued += 1
+                            text = quiet.take() + "\n" + str(e)
+                        if len(texts) < 2000:
+                            texts.append(text)
+                        keys = QUEUED_KEY.findall(text)
+                        if keys and tries[u] < MAX_DISCOVER_TRIES:
+                            blocked.setdefault(keys[-1], []).append(u)
+                            seen.add(keys[-1])
+                        # else: not queued (tpjitd unreachable, a failure):
+                        # the sweep compiles it its own way
+                    executor = None
+                    torch.cuda.current_stream().synchronize()
+                ready = []
+            if not blocked:
                 break
-            seen |= new
             t = time.monotonic()
             try:
-                with tpjit.Client(socket, call_timeout=await_timeout) as c:
-                    c.await_keys(sorted(new))
+                if client is None:
+                    client = tpjit.Client(socket, call_timeout=await_timeout)
+                states = client.await_keys(sorted(blocked), any=True)
             except tpjit.TpjitError as e:
                 logger.warning("tpjit.deep_gemm: waiting for %d queued "
                                "kernels failed (%s); the sweep compiles "
-                               "what is missing", len(new), e)
+                               "what is missing", len(blocked), e)
                 awaited += time.monotonic() - t
                 break
             awaited += time.monotonic() - t
-            pending = raised
+            for key, state in states.items():
+                if state == "IN_FLIGHT":
+                    continue
+                units = blocked.pop(key, [])
+                if state == "PUBLISHED":
+                    ready.extend(units)
+                # FAILED, UNKNOWN: the sweep meets the error itself
     finally:
+        if client is not None:
+            client.close()
         if previous is None:
             os.environ.pop(NO_WAIT_ENV, None)
         else:
             os.environ[NO_WAIT_ENV] = previous
-    return {"calls": calls, "queued": queued, "rounds": rounds,
+    return {"calls": calls, "queued": queued, "rounds": passes,
             "keys": len(seen), "seconds": time.monotonic() - t0,
             "await_seconds": awaited,
             "messages": _tally("\n".join(texts))}
@@ -316,6 +334,20 @@ class _quiet_stdout:
         self._file = tempfile.TemporaryFile()
         os.dup2(self._file.fileno(), 1)
         return self
+
+    def take(self):
+        """The text written since the last take() (flushed first)."""
+        import sys
+        sys.stdout.flush()
+        self._fflush(None)
+        start = getattr(self, "_taken", 0)
+        end = os.fstat(self._file.fileno()).st_size
+        self._taken = end
+        if end <= start:
+            return ""
+        n = min(end - start, 1 << 20)
+        return os.pread(self._file.fileno(), n, start).decode("utf-8",
+                                                             "replace")
 
     def __exit__(self, *exc):
         import sys

@@ -75,8 +75,9 @@ class TpjitServicer(object):
 
     def AwaitKeys(self, request, context):
         """Waits until each key's compile in flight has ended (keys of queued
-        no_wait compiles, CompileResult.key); answers at once for keys not in
-        flight. Bounded by the caller's deadline and the compiles' time limits.
+        no_wait compiles, CompileResult.key), or with `any` until one has;
+        answers at once for keys not in flight. Bounded by the caller's deadline
+        and the compiles' time limits.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
