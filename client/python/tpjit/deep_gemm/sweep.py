@@ -219,7 +219,8 @@ def discover(shapes, part, max_ms, socket=None,
     compiled (AwaitKeys with `any`: the first of the awaited keys to end),
     until every unit has passed with all its kernels or has no key to wait
     for. The GEMM kernels of all units compile at once, each layout kernel
-    once. Returns {"calls", "queued", "rounds" (passes of calls), "keys",
+    once. While nothing is compiled, one call per shape stands for all of
+    the shape's units (each ~10 ms call counts: a rank has ~100 units). Returns {"calls", "queued", "rounds" (passes of calls), "keys",
     "seconds", "await_seconds", "messages"}."""
     import torch
     import deep_gemm
@@ -232,6 +233,11 @@ def discover(shapes, part, max_ms, socket=None,
     tries = {}
     ready = list(part)   # units to call now
     blocked = {}         # key -> units waiting for it
+    # First pass: every unit of a shape stops at the same first kernel (the
+    # shape's layout kernel) while nothing is compiled, so one call per
+    # shape finds it; the shape's other units wait on it uncalled (were one
+    # to need another kernel first, it would find it when called later).
+    probed = {}          # shape index -> the key its first unit stopped at
     previous = os.environ.get(NO_WAIT_ENV)
     os.environ[NO_WAIT_ENV] = "1"
     client = None
@@ -243,6 +249,10 @@ def discover(shapes, part, max_ms, socket=None,
                 with _quiet_stdout() as quiet:
                     executor, index = None, None
                     for u in ready:
+                        if passes == 1 and u.shape_index in probed:
+                            # Not called: it stops at the same kernel.
+                            blocked[probed[u.shape_index]].append(u)
+                            continue
                         if u.shape_index != index:
                             executor = None
                             executor = Executor(shapes[u.shape_index],
@@ -264,6 +274,8 @@ def discover(shapes, part, max_ms, socket=None,
                         if keys and tries[u] < MAX_DISCOVER_TRIES:
                             blocked.setdefault(keys[-1], []).append(u)
                             seen.add(keys[-1])
+                            if passes == 1:
+                                probed[u.shape_index] = keys[-1]
                         # else: not queued (tpjitd unreachable, a failure):
                         # the sweep compiles it its own way
                     executor = None
