@@ -16,6 +16,7 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
 #include "tests/testlib/subprocess.h"
 #include "tests/testlib/temp_dir.h"
 #include "tests/testlib/wait.h"
@@ -120,6 +121,23 @@ class Daemon {
   std::unique_ptr<tpjit::v1::Tpjit::Stub> stub_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;
 };
+
+// A Compile of one source that must succeed (gtest failures otherwise),
+// 120 s at most.
+inline tpjit::v1::CompileResponse CompileOne(
+    Daemon& d, const tpjit::v1::CompileRequest& r) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::seconds(120));
+  tpjit::v1::CompileResponse out;
+  grpc::Status st = d.stub().Compile(&ctx, r, &out);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(out.results_size(), 1);
+  if (out.results_size() == 1) {
+    EXPECT_TRUE(out.results(0).ok()) << out.results(0).error();
+  }
+  return out;
+}
 
 }  // namespace tpjit::testing
 

@@ -93,17 +93,7 @@ class RedisShareTest : public ::testing::Test {
   }
 
   static CompileResponse Compile(Daemon& d, const CompileRequest& r) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::seconds(120));
-    CompileResponse out;
-    grpc::Status st = d.stub().Compile(&ctx, r, &out);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    EXPECT_EQ(out.results_size(), 1);
-    if (out.results_size() == 1) {
-      EXPECT_TRUE(out.results(0).ok()) << out.results(0).error();
-    }
-    return out;
+    return CompileOne(d, r);
   }
 
   RedisReply Raw(const std::vector<std::string>& args) {
