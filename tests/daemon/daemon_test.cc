@@ -192,6 +192,82 @@ TEST_F(DaemonTest, AFailingCacheNeverFailsACompile) {
             std::string::npos);
 }
 
+// AwaitKeys: `any` answers as soon as one key has ended (an unknown one, at
+// once) with the others IN_FLIGHT; a full wait ends with the compile (here
+// failed by the daemon's stop); bad keys are refused by name.
+TEST_F(DaemonTest, AwaitKeysFollowsACompileInFlight) {
+  using tpjit::v1::AwaitKeysRequest;
+  using tpjit::v1::AwaitKeysResponse;
+  launcher_.Script({WorkerAct::kBlock});
+  StartDaemon();
+  tpjit::v1::CompileRequest request;
+  request.set_backend(tpjit::v1::NVRTC);
+  request.set_arch("sm_90a");
+  request.set_no_wait(true);
+  auto* src = request.add_sources();
+  src->set_name("k.cu");
+  src->set_source("extern \"C\" __global__ void k() {}");
+  src->add_name_expressions("k");
+  std::optional<absl::StatusOr<CompileResponse>> queued;
+  daemon_->Compile(request, [&](absl::StatusOr<CompileResponse> r) {
+    queued = std::move(r);  // a no_wait answer comes at once
+  });
+  ASSERT_TRUE(queued.has_value());
+  ASSERT_OK(*queued);
+  ASSERT_TRUE((*queued)->results(0).queued());
+  const std::string key = (*queued)->results(0).key();
+  ASSERT_TRUE(
+      WaitUntil([&] { return launcher_.blocked(); }, absl::Seconds(30)));
+
+  auto await = [&](std::vector<std::string> keys, bool any) {
+    AwaitKeysRequest r;
+    for (auto& k : keys) r.add_keys(k);
+    r.set_any(any);
+    auto result =
+        std::make_shared<std::optional<absl::StatusOr<AwaitKeysResponse>>>();
+    auto mu = std::make_shared<absl::Mutex>();
+    daemon_->AwaitKeys(r, [result, mu](absl::StatusOr<AwaitKeysResponse> a) {
+      absl::MutexLock lock(mu.get());
+      *result = std::move(a);
+    });
+    return std::make_pair(result, mu);
+  };
+  const std::string unknown(64, '0');
+  auto some_wait = await({key, unknown}, true);
+  auto& some = some_wait.first;
+  {
+    absl::MutexLock lock(some_wait.second.get());
+    ASSERT_TRUE(some->has_value());
+    ASSERT_OK(**some);
+    EXPECT_EQ((**some)->keys(0).state(), AwaitKeysResponse::IN_FLIGHT);
+    EXPECT_EQ((**some)->keys(1).state(), AwaitKeysResponse::UNKNOWN);
+  }
+  auto all_wait = await({key}, false);
+  auto& all = all_wait.first;
+  auto& all_mu = all_wait.second;
+  {
+    absl::MutexLock lock(all_mu.get());
+    EXPECT_FALSE(all->has_value());  // the compile is still blocked
+  }
+  daemon_->Stop();  // the blocked compile fails: the wait ends
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        absl::MutexLock lock(all_mu.get());
+        return all->has_value();
+      },
+      absl::Seconds(30)));
+  absl::MutexLock lock(all_mu.get());
+  ASSERT_OK(**all);
+  EXPECT_EQ((**all)->keys(0).state(), AwaitKeysResponse::FAILED);
+
+  auto bad_wait = await({key, "xyz"}, false);
+  auto& bad = bad_wait.first;
+  absl::MutexLock bad_lock(bad_wait.second.get());
+  ASSERT_TRUE(bad->has_value());
+  EXPECT_EQ((*bad)->status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE((*bad)->status().message().find("keys[1]"), std::string::npos);
+}
+
 TEST_F(DaemonTest, AFailingCacheNeverFailsAWarmup) {
   StartDaemon();
   Listener listener;
