@@ -107,8 +107,7 @@ const std::vector<FlagDef>& Table() {
        "file holding the Redis password (AUTH)",
        "TPJIT_REMOTE_CACHE_PASSWORD_FILE"},
       {"trace-compiles", false,
-       "log each compile request's tasks and each compile's timings",
-       "TPJIT_TRACE_COMPILES"},
+       "log each compile request's tasks and each compile's timings"},
       {"help", false, "show this help"},
   };
   return *defs;

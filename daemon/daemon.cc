@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 
+#include <algorithm>
 #include <optional>
 #include <thread>
 
@@ -267,10 +268,11 @@ absl::Status Daemon::PostPlan(std::function<void()> fn) {
       "retry later"));
 }
 
-absl::Status Daemon::PostRead(std::function<void()> fn) {
+absl::Status Daemon::PostRead(absl::string_view what,
+                              std::function<void()> fn) {
   if (read_pool_->TryPost(std::move(fn))) return absl::OkStatus();
   return absl::ResourceExhaustedError(
-      absl::StrCat("fetch: ", read_pool_->max_queued(),
+      absl::StrCat(what, ": ", read_pool_->max_queued(),
                    " reads are already waiting; retry later"));
 }
 
@@ -408,7 +410,8 @@ bool Daemon::JoinInFlight(const std::shared_ptr<CompileTask>& task) {
       // when they hold what this compile read.
       if (o.status.ok() && w->accept_dependencies &&
           !w->accept_dependencies(o.dependencies)) {
-        scheduler_->Submit({w});
+        // In flight again (later waiters of the same headers join it).
+        if (JoinInFlight(w)) scheduler_->Submit({w});
         continue;
       }
       w->done(o);
@@ -448,6 +451,15 @@ void Daemon::AwaitKeys(
       return;
     }
   }
+  {
+    absl::MutexLock lock(&inflight_mu_);
+    if (await_waiters_ + request.keys_size() > kMaxAwaitWaiters) {
+      done(absl::ResourceExhaustedError(absl::StrCat(
+          "await_keys: ", await_waiters_, " waits are held already (at most ",
+          kMaxAwaitWaiters, "); retry later")));
+      return;
+    }
+  }
   struct Wait {
     absl::Mutex mu;
     AwaitKeysResponse response;
@@ -456,6 +468,8 @@ void Daemon::AwaitKeys(
     bool any = false;
     bool armed = false;  // every key looked at
     bool answered = false;
+    // The waiters put in the in-flight table, removed once answered.
+    std::vector<std::pair<std::string, const CompileTask*>> waiters;
     std::function<void(absl::StatusOr<AwaitKeysResponse>)> done;
   };
   auto wait = std::make_shared<Wait>();
@@ -467,9 +481,10 @@ void Daemon::AwaitKeys(
     k->set_key(key);
     k->set_state(AwaitKeysResponse::IN_FLIGHT);
   }
-  // i < 0: the last key has been looked at.
-  auto settle = [wait](int i, AwaitKeysResponse::State state) {
+  // i < 0: the last key has been looked at. Called without inflight_mu_.
+  auto settle = [this, wait](int i, AwaitKeysResponse::State state) {
     std::optional<AwaitKeysResponse> answer;
+    std::vector<std::pair<std::string, const CompileTask*>> stale;
     {
       absl::MutexLock lock(&wait->mu);
       if (i >= 0) {
@@ -484,9 +499,26 @@ void Daemon::AwaitKeys(
       if (ready && !wait->answered) {
         wait->answered = true;
         answer = wait->response;
+        stale = std::move(wait->waiters);
       }
     }
-    if (answer) wait->done(*std::move(answer));
+    if (!answer) return;
+    if (wait->left > 0) {  // `any`: the others' waiters are not needed now
+      absl::MutexLock lock(&inflight_mu_);
+      for (const auto& [key, task] : stale) {
+        auto it = inflight_.find(key);
+        if (it == inflight_.end()) continue;
+        auto& list = it->second;
+        const size_t before = list.size();
+        list.erase(std::remove_if(list.begin(), list.end(),
+                                  [task = task](const auto& w) {
+                                    return w.get() == task;
+                                  }),
+                   list.end());
+        await_waiters_ -= static_cast<int64_t>(before - list.size());
+      }
+    }
+    wait->done(*std::move(answer));
   };
   for (int i = 0; i < request.keys_size(); ++i) {
     const std::string& key = request.keys(i);
@@ -497,11 +529,20 @@ void Daemon::AwaitKeys(
         auto waiter = std::make_shared<CompileTask>();
         waiter->key = key;
         waiter->label = "await";
-        waiter->done = [settle, i](TaskOutcome o) {
+        waiter->done = [this, settle, i](TaskOutcome o) {
+          {
+            absl::MutexLock lock(&inflight_mu_);
+            --await_waiters_;
+          }
           settle(i, o.status.ok() ? AwaitKeysResponse::PUBLISHED
                                   : AwaitKeysResponse::FAILED);
         };
+        {
+          absl::MutexLock lock(&wait->mu);
+          wait->waiters.emplace_back(key, waiter.get());
+        }
         it->second.push_back(std::move(waiter));
+        ++await_waiters_;
         in_flight = true;
       }
     }

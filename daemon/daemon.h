@@ -73,10 +73,10 @@ class Daemon {
   // Runs `fn` on the compile-preparation pool (--prepare-threads), or
   // RESOURCE_EXHAUSTED when --max-queued-prepares requests already wait.
   absl::Status PostPrepare(std::function<void()> fn);
-  // Runs `fn` on the read pool (fetches: they read the cache from disk, so
-  // never on a gRPC reactor thread), or RESOURCE_EXHAUSTED when
-  // kMaxQueuedReads reads already wait.
-  absl::Status PostRead(std::function<void()> fn);
+  // Runs `fn` on the read pool (fetches, key lookups: they read the cache
+  // from disk, so never on a gRPC reactor thread), or RESOURCE_EXHAUSTED
+  // naming `what` (the RPC) when kMaxQueuedReads reads already wait.
+  absl::Status PostRead(absl::string_view what, std::function<void()> fn);
   // Warm-ups waiting for a planning thread (for metrics and tests).
   size_t QueuedPlans() { return plan_pool_->queued(); }
   // Generic compile batch; `done` is called once, from a slot thread or
@@ -97,6 +97,9 @@ class Daemon {
       const tpjit::v1::AwaitKeysRequest& request,
       std::function<void(absl::StatusOr<tpjit::v1::AwaitKeysResponse>)> done);
   static constexpr int kMaxAwaitKeys = 4096;
+  // Waits held in the in-flight table at once (all AwaitKeys calls); a call
+  // that would pass it is refused with RESOURCE_EXHAUSTED.
+  static constexpr int64_t kMaxAwaitWaiters = 65536;
   tpjit::v1::StatsResponse Stats();
   tpjit::v1::StatusResponse Status();
   // Readiness: OK when the self-test passed, a slot has live workers, the
@@ -165,6 +168,7 @@ class Daemon {
   absl::Mutex inflight_mu_;
   std::map<std::string, std::vector<std::shared_ptr<CompileTask>>> inflight_
       ABSL_GUARDED_BY(inflight_mu_);
+  int64_t await_waiters_ ABSL_GUARDED_BY(inflight_mu_) = 0;
   std::string last_readiness_ ABSL_GUARDED_BY(mu_);
   // The store's health at the last probe (Start, RefreshReadiness).
   absl::Status store_health_ ABSL_GUARDED_BY(mu_) =

@@ -181,7 +181,7 @@ class FetchReactor final : public grpc::ServerWriteReactor<FetchChunk> {
       Finish(ToGrpc(size));
       return;
     }
-    absl::Status posted = daemon->PostRead([this, daemon, request] {
+    absl::Status posted = daemon->PostRead("fetch", [this, daemon, request] {
       auto bytes = daemon->Fetch(request->key());
       if (!bytes.ok()) {
         Finish(ToGrpc(bytes.status()));
@@ -278,7 +278,7 @@ grpc::ServerUnaryReactor* TpjitService::AwaitKeys(
     return reactor;
   }
   // The cache lookups read files: on the read pool.
-  s = daemon_->PostRead([this, reactor, request, response] {
+  s = daemon_->PostRead("await_keys", [this, reactor, request, response] {
     daemon_->AwaitKeys(
         *request,
         [reactor, response](absl::StatusOr<tpjit::v1::AwaitKeysResponse> r) {

@@ -291,6 +291,15 @@ void Slot::Execute(CompileTask& task, int proc,
   outcome.dependencies.assign(resp->dependencies().begin(),
                               resp->dependencies().end());
   if (!resp->ok()) {  // a compile error is deterministic: no retry
+    if (options_.trace) {
+      logger_->Log(absl::StrCat(
+          "trace: ",
+          absl::StrFormat("%.3f", absl::ToDoubleSeconds(clock_->Now() -
+                                                        options_.trace_epoch)),
+          " slot ", options_.index, " proc ", proc, " failed ",
+          task.key.substr(0, 12), " ", task.label, ": exit ",
+          resp->exit_code()));
+    }
     counters_->compile_failures.fetch_add(1);
     outcome.status = absl::InvalidArgumentError(
         absl::StrCat("compiling ", task.label, ": ", resp->error()));

@@ -268,6 +268,65 @@ TEST_F(DaemonTest, AwaitKeysFollowsACompileInFlight) {
   EXPECT_NE((*bad)->status().message().find("keys[1]"), std::string::npos);
 }
 
+// AwaitKeys holds at most Daemon::kMaxAwaitWaiters waits in the in-flight
+// table; an `any` call answered early takes its other waits back (else
+// twenty such calls would exhaust the bound).
+TEST_F(DaemonTest, AwaitKeysBoundsItsWaitsAndDropsAnsweredOnes) {
+  using tpjit::v1::AwaitKeysRequest;
+  using tpjit::v1::AwaitKeysResponse;
+  launcher_.Script({WorkerAct::kBlock});
+  StartDaemon();
+  tpjit::v1::CompileRequest request;
+  request.set_backend(tpjit::v1::NVRTC);
+  request.set_arch("sm_90a");
+  request.set_no_wait(true);
+  auto* src = request.add_sources();
+  src->set_name("k.cu");
+  src->set_source("extern \"C\" __global__ void k() {}");
+  src->add_name_expressions("k");
+  std::string key;
+  daemon_->Compile(request, [&](absl::StatusOr<CompileResponse> r) {
+    if (r.ok()) key = r->results(0).key();
+  });
+  ASSERT_EQ(key.size(), 64u);
+  ASSERT_TRUE(
+      WaitUntil([&] { return launcher_.blocked(); }, absl::Seconds(30)));
+  struct Answer {
+    absl::Mutex mu;
+    bool answered = false;
+    absl::Status status;
+  };
+  // The answer outlives the call: a wait is answered when the compile ends.
+  auto call = [&](bool any) {
+    AwaitKeysRequest r;
+    r.set_any(any);
+    if (any) r.add_keys(std::string(64, '0'));  // unknown: answers at once
+    while (r.keys_size() < Daemon::kMaxAwaitKeys) r.add_keys(key);
+    auto answer = std::make_shared<Answer>();
+    daemon_->AwaitKeys(r, [answer](absl::StatusOr<AwaitKeysResponse> a) {
+      absl::MutexLock lock(&answer->mu);
+      answer->status = a.status();
+      answer->answered = true;
+    });
+    absl::MutexLock lock(&answer->mu);
+    return std::make_pair(answer->answered, answer->status);
+  };
+  for (int i = 0; i < 20; ++i) {
+    auto [answered, status] = call(true);
+    ASSERT_TRUE(answered);
+    ASSERT_OK(status);
+  }
+  const int full = Daemon::kMaxAwaitWaiters / Daemon::kMaxAwaitKeys;
+  for (int i = 0; i < full; ++i) {
+    auto [answered, status] = call(false);
+    EXPECT_FALSE(answered) << i << ": " << status;  // waiting on the compile
+  }
+  auto [answered, status] = call(false);
+  ASSERT_TRUE(answered);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  daemon_->Stop();  // ends the compile: every wait is answered before this
+}
+
 TEST_F(DaemonTest, AFailingCacheNeverFailsAWarmup) {
   StartDaemon();
   Listener listener;

@@ -202,6 +202,8 @@ NO_WAIT_ENV = "TPJIT_NVCC_NO_WAIT"
 
 QUEUED_KEY = re.compile(r"tpjit-nvcc: queued in tpjitd \(key ([0-9a-f]{64})\)")
 MAX_DISCOVER_TRIES = 8  # calls per unit
+AWAIT_BATCH = 4096  # keys per AwaitKeys call (the daemon's bound)
+SOCKET_ENV = "TPJIT_SOCKET"
 DISCOVER_AWAIT_TIMEOUT = 1800.0
 
 
@@ -238,8 +240,13 @@ def discover(shapes, part, max_ms, socket=None,
     # shape finds it; the shape's other units wait on it uncalled (were one
     # to need another kernel first, it would find it when called later).
     probed = {}          # shape index -> the key its first unit stopped at
+    published_for = {}   # unit -> the key it was last told is compiled
     previous = os.environ.get(NO_WAIT_ENV)
     os.environ[NO_WAIT_ENV] = "1"
+    # tpjit-nvcc and the await below must reach the same tpjitd.
+    previous_socket = os.environ.get(SOCKET_ENV)
+    if socket:
+        os.environ[SOCKET_ENV] = socket
     client = None
     try:
         while ready or blocked:
@@ -271,23 +278,28 @@ def discover(shapes, part, max_ms, socket=None,
                         if len(texts) < 2000:
                             texts.append(text)
                         keys = QUEUED_KEY.findall(text)
-                        if keys and tries[u] < MAX_DISCOVER_TRIES:
+                        # Not queued (tpjitd unreachable, a failure), or
+                        # stopped again at the key it was told is compiled
+                        # (not served from the cache): the sweep compiles
+                        # it its own way.
+                        if (keys and tries[u] < MAX_DISCOVER_TRIES and
+                                keys[-1] != published_for.get(u)):
                             blocked.setdefault(keys[-1], []).append(u)
                             seen.add(keys[-1])
                             if passes == 1:
                                 probed[u.shape_index] = keys[-1]
-                        # else: not queued (tpjitd unreachable, a failure):
-                        # the sweep compiles it its own way
                     executor = None
                     torch.cuda.current_stream().synchronize()
                 ready = []
             if not blocked:
                 break
+            before = len(blocked)
             t = time.monotonic()
             try:
                 if client is None:
                     client = tpjit.Client(socket, call_timeout=await_timeout)
-                states = client.await_keys(sorted(blocked), any=True)
+                states = client.await_keys(sorted(blocked)[:AWAIT_BATCH],
+                                           any=True)
             except tpjit.TpjitError as e:
                 logger.warning("tpjit.deep_gemm: waiting for %d queued "
                                "kernels failed (%s); the sweep compiles "
@@ -296,19 +308,29 @@ def discover(shapes, part, max_ms, socket=None,
                 break
             awaited += time.monotonic() - t
             for key, state in states.items():
-                if state == "IN_FLIGHT":
+                if state == "IN_FLIGHT" or key not in blocked:
                     continue
-                units = blocked.pop(key, [])
+                units = blocked.pop(key)
                 if state == "PUBLISHED":
                     ready.extend(units)
-                # FAILED, UNKNOWN: the sweep meets the error itself
+                    for u in units:
+                        published_for[u] = key
+                else:
+                    # FAILED, UNKNOWN: the units that stopped at it meet the
+                    # error in the sweep; those held back uncalled behind a
+                    # shape's first call (which may need other kernels) go on.
+                    ready.extend(u for u in units if u not in tries)
+            if not ready and len(blocked) == before:
+                break  # an answer with nothing ended: do not spin
     finally:
         if client is not None:
             client.close()
-        if previous is None:
-            os.environ.pop(NO_WAIT_ENV, None)
-        else:
-            os.environ[NO_WAIT_ENV] = previous
+        for name, value in ((NO_WAIT_ENV, previous),
+                            (SOCKET_ENV, previous_socket)):
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return {"calls": calls, "queued": queued, "rounds": passes,
             "keys": len(seen), "seconds": time.monotonic() - t0,
             "await_seconds": awaited,
@@ -357,9 +379,9 @@ class _quiet_stdout:
         self._taken = end
         if end <= start:
             return ""
-        n = min(end - start, 1 << 20)
-        return os.pread(self._file.fileno(), n, start).decode("utf-8",
-                                                             "replace")
+        start = max(start, end - (1 << 20))  # the last MiB: the last lines
+        return os.pread(self._file.fileno(), end - start, start).decode(
+            "utf-8", "replace")
 
     def __exit__(self, *exc):
         import sys
