@@ -83,6 +83,19 @@ tpjit::v1::WarmupRequest OneKernel(int n, int k) {
   return request;
 }
 
+// A no_wait Compile of one NVRTC kernel `k`.
+tpjit::v1::CompileRequest NoWaitRequest() {
+  tpjit::v1::CompileRequest request;
+  request.set_backend(tpjit::v1::NVRTC);
+  request.set_arch("sm_90a");
+  request.set_no_wait(true);
+  auto* src = request.add_sources();
+  src->set_name("k.cu");
+  src->set_source("extern \"C\" __global__ void k() {}");
+  src->add_name_expressions("k");
+  return request;
+}
+
 // VmRSS of this process, bytes (0 when unknown).
 int64_t RssBytes() {
   std::ifstream in("/proc/self/status");
@@ -200,14 +213,7 @@ TEST_F(DaemonTest, AwaitKeysFollowsACompileInFlight) {
   using tpjit::v1::AwaitKeysResponse;
   launcher_.Script({WorkerAct::kBlock});
   StartDaemon();
-  tpjit::v1::CompileRequest request;
-  request.set_backend(tpjit::v1::NVRTC);
-  request.set_arch("sm_90a");
-  request.set_no_wait(true);
-  auto* src = request.add_sources();
-  src->set_name("k.cu");
-  src->set_source("extern \"C\" __global__ void k() {}");
-  src->add_name_expressions("k");
+  tpjit::v1::CompileRequest request = NoWaitRequest();
   std::optional<absl::StatusOr<CompileResponse>> queued;
   daemon_->Compile(request, [&](absl::StatusOr<CompileResponse> r) {
     queued = std::move(r);  // a no_wait answer comes at once
@@ -276,14 +282,7 @@ TEST_F(DaemonTest, AwaitKeysBoundsItsWaitsAndDropsAnsweredOnes) {
   using tpjit::v1::AwaitKeysResponse;
   launcher_.Script({WorkerAct::kBlock});
   StartDaemon();
-  tpjit::v1::CompileRequest request;
-  request.set_backend(tpjit::v1::NVRTC);
-  request.set_arch("sm_90a");
-  request.set_no_wait(true);
-  auto* src = request.add_sources();
-  src->set_name("k.cu");
-  src->set_source("extern \"C\" __global__ void k() {}");
-  src->add_name_expressions("k");
+  tpjit::v1::CompileRequest request = NoWaitRequest();
   std::string key;
   daemon_->Compile(request, [&](absl::StatusOr<CompileResponse> r) {
     if (r.ok()) key = r->results(0).key();
