@@ -542,6 +542,36 @@ class WrapperTest(unittest.TestCase):
         finally:
             second.stop()
 
+    # The same warm-up with tpjitd unreachable: the discovery's calls are
+    # not queued anywhere (no key: nothing to await), the sweep compiles
+    # through the wrapper's fail-open path, and the warm-up still ends with
+    # every kernel in DeepGEMM's cache.
+    def test_deep_gemm_warmup_without_daemon_fails_open(self):
+        fake = os.path.join(ROOT, "tests", "bench", "fake_gpu")
+        dg_cache = self.cache_dir()
+        absent = os.path.join(self.root, "absent.sock")
+        env = dict(self.env, DG_JIT_CACHE_DIR=dg_cache,
+                   DG_JIT_NVCC_COMPILER=WRAPPER, FAKE_DG_REAL_SOURCE="1",
+                   PYTHONPATH=os.pathsep.join([fake] + sys.path),
+                   TPJIT_SOCKET=absent, TPJIT_NVCC_CONNECT_TIMEOUT="0.2")
+        script = (
+            "import json, sys\n"
+            "import tpjit.deep_gemm as tdg\n"
+            "r = tdg.warmup([tdg.Shape('fp8_gemm_nt', 7168, 2048)], 0, 1,\n"
+            "               m_values=range(1, 41), socket=sys.argv[1],\n"
+            "               barrier_timeout=10, ahead=True)\n"
+            "print(json.dumps(r))\n")
+        p = subprocess.run([sys.executable, "-c", script, absent], env=env,
+                           capture_output=True, text=True,
+                           timeout=COMPILE_TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        result = json.loads(p.stdout.strip().splitlines()[-1])
+        self.assertEqual(result["discover_keys"], 0, result)
+        self.assertEqual(result["discover_calls"], result["units_mine"])
+        # The layout kernel and the GEMMs of M <= 16, 17..32, 33..40.
+        kernels = os.listdir(os.path.join(dg_cache, "cache"))
+        self.assertEqual(len(kernels), 4, kernels)
+
     # tpjit.deep_gemm.warmup's discovery (ahead=True) with the real wrapper,
     # daemon and nvcc, and a stand-in DeepGEMM (tests/bench/fake_gpu, real
     # CUDA sources): every kernel the sweep needs is queued before the
