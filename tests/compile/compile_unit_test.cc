@@ -3,7 +3,6 @@
 // fault-injecting NvrtcApi, and cubin checks on malformed input.
 #include <elf.h>
 
-#include <cstring>
 #include <set>
 
 #include "gmock/gmock.h"
@@ -13,6 +12,7 @@
 #include "src/compile/kernel_key.h"
 #include "src/compile/kernel_source.h"
 #include "src/compile/nvrtc_compiler.h"
+#include "tests/testlib/cubin.h"
 
 namespace tpjit {
 namespace {
@@ -209,40 +209,7 @@ TEST(NvrtcCompilerTest, EveryFailingStepIsAnError) {
   }
 }
 
-// A minimal EM_CUDA ELF with a .symtab holding function `name`.
-std::string TinyCubin(const std::string& name, int machine = 190) {
-  const std::string shstr = std::string("\0.symtab\0.strtab\0.shstrtab\0", 27);
-  const std::string str = std::string("\0", 1) + name + std::string("\0", 1);
-  Elf64_Sym syms[2] = {};
-  syms[1].st_name = 1;
-  syms[1].st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC);
-  std::string body;
-  const size_t shstr_off = sizeof(Elf64_Ehdr);
-  body.append(shstr);
-  const size_t str_off = shstr_off + body.size();
-  body.append(str);
-  const size_t sym_off = shstr_off + body.size();
-  body.append(reinterpret_cast<const char*>(syms), sizeof(syms));
-  const size_t sh_off = shstr_off + body.size();
-  Elf64_Shdr sh[4] = {};
-  sh[1] = {1, SHT_SYMTAB,       0, 0, sym_off, sizeof(syms), 2, 1,
-           8, sizeof(Elf64_Sym)};
-  sh[2] = {9, SHT_STRTAB, 0, 0, str_off, str.size(), 0, 0, 1, 0};
-  sh[3] = {17, SHT_STRTAB, 0, 0, shstr_off, shstr.size(), 0, 0, 1, 0};
-  Elf64_Ehdr h = {};
-  std::memcpy(h.e_ident, ELFMAG, SELFMAG);
-  h.e_ident[EI_CLASS] = ELFCLASS64;
-  h.e_ident[EI_DATA] = ELFDATA2LSB;
-  h.e_machine = machine;
-  h.e_shoff = sh_off;
-  h.e_shentsize = sizeof(Elf64_Shdr);
-  h.e_shnum = 4;
-  h.e_shstrndx = 3;
-  std::string out(reinterpret_cast<const char*>(&h), sizeof(h));
-  out += body;
-  out.append(reinterpret_cast<const char*>(sh), sizeof(sh));
-  return out;
-}
+using ::tpjit::testing::TinyCubin;
 
 TEST(CubinTest, AcceptsWellFormedAndFindsSymbol) {
   absl::StatusOr<CubinKernelInfo> info =
@@ -258,7 +225,8 @@ TEST(CubinTest, RejectsMalformed) {
   EXPECT_FALSE(InspectCubin("", "_Z1kv").ok());
   EXPECT_FALSE(InspectCubin(good.substr(0, 40), "_Z1kv").ok());
   EXPECT_FALSE(InspectCubin(good.substr(0, good.size() - 10), "_Z1kv").ok());
-  EXPECT_FALSE(InspectCubin(TinyCubin("_Z1kv", 62), "_Z1kv").ok());  // x86-64
+  EXPECT_FALSE(
+      InspectCubin(TinyCubin("_Z1kv", 90, 62), "_Z1kv").ok());  // x86-64
   std::string bad_class = good;
   bad_class[EI_CLASS] = ELFCLASS32;
   EXPECT_FALSE(InspectCubin(bad_class, "_Z1kv").ok());
