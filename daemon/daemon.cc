@@ -355,22 +355,17 @@ void Daemon::Compile(
       trace(*task, "hit");
       continue;
     }
-    if (!no_wait) {
-      if (JoinInFlight(task)) {
-        trace(*task, "new");
-        misses.push_back(std::move(task));
-      } else {
-        trace(*task, "joined");
-      }
-      continue;
-    }
-    // Answered as queued once the task is in flight (joined or submitted),
-    // so the caller's next request for the key joins it; the compile then
-    // publishes to the cache alone.
-    task->done = [](TaskOutcome) {};
+    // no_wait: answered as queued once the task is in flight (joined or
+    // submitted), so the caller's next request for the key joins it; the
+    // compile then publishes to the cache alone.
+    if (no_wait) task->done = [](TaskOutcome) {};
     const std::string key = task->key;
     const bool first = JoinInFlight(task);
     trace(*task, first ? "new" : "joined");
+    if (!no_wait) {
+      if (first) misses.push_back(std::move(task));
+      continue;
+    }
     if (first) scheduler_->Submit({std::move(task)});
     bool last = false;
     {
@@ -463,8 +458,7 @@ void Daemon::AwaitKeys(
   struct Wait {
     absl::Mutex mu;
     AwaitKeysResponse response;
-    int left;
-    int ended = 0;
+    int left;  // keys not ended yet
     bool any = false;
     bool armed = false;  // every key looked at
     bool answered = false;
@@ -490,12 +484,12 @@ void Daemon::AwaitKeys(
       if (i >= 0) {
         wait->response.mutable_keys(i)->set_state(state);
         --wait->left;
-        ++wait->ended;
       } else {
         wait->armed = true;
       }
+      const bool some_ended = wait->left < wait->response.keys_size();
       const bool ready =
-          wait->armed && (wait->left == 0 || (wait->any && wait->ended > 0));
+          wait->armed && (wait->left == 0 || (wait->any && some_ended));
       if (ready && !wait->answered) {
         wait->answered = true;
         answer = wait->response;
@@ -503,7 +497,9 @@ void Daemon::AwaitKeys(
       }
     }
     if (!answer) return;
-    if (wait->left > 0) {  // `any`: the others' waiters are not needed now
+    // `any`: the waiters of keys still compiling are not needed any more
+    // (the others have left the table with their compile).
+    {
       absl::MutexLock lock(&inflight_mu_);
       for (const auto& [key, task] : stale) {
         auto it = inflight_.find(key);

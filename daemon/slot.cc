@@ -291,15 +291,7 @@ void Slot::Execute(CompileTask& task, int proc,
   outcome.dependencies.assign(resp->dependencies().begin(),
                               resp->dependencies().end());
   if (!resp->ok()) {  // a compile error is deterministic: no retry
-    if (options_.trace) {
-      logger_->Log(absl::StrCat(
-          "trace: ",
-          absl::StrFormat("%.3f", absl::ToDoubleSeconds(clock_->Now() -
-                                                        options_.trace_epoch)),
-          " slot ", options_.index, " proc ", proc, " failed ",
-          task.key.substr(0, 12), " ", task.label, ": exit ",
-          resp->exit_code()));
-    }
+    Trace(proc, "failed", task, absl::StrCat("exit ", resp->exit_code()));
     counters_->compile_failures.fetch_add(1);
     outcome.status = absl::InvalidArgumentError(
         absl::StrCat("compiling ", task.label, ": ", resp->error()));
@@ -320,15 +312,14 @@ void Slot::Execute(CompileTask& task, int proc,
     auto since = [](absl::Time a, absl::Time b) {
       return absl::StrFormat("%.3f", absl::ToDoubleSeconds(b - a));
     };
-    logger_->Log(absl::StrCat(
-        "trace: ", since(options_.trace_epoch, clock_->Now()), " slot ",
-        options_.index, " proc ", proc, " compiled ", task.key.substr(0, 12),
-        " ", task.label, ": queued ",
-        task.created == absl::Time() ? "?" : since(task.created, taken),
-        " s, lease ", since(taken, leased), " s, compile ",
-        since(leased, compiled), " s (nvcc/nvrtc ",
-        absl::StrFormat("%.3f", resp->wall_seconds()), " s), load check ",
-        since(compiled, clock_->Now()), " s"));
+    Trace(proc, "compiled", task,
+          absl::StrCat(
+              "queued ",
+              task.created == absl::Time() ? "?" : since(task.created, taken),
+              " s, lease ", since(taken, leased), " s, compile ",
+              since(leased, compiled), " s (nvcc/nvrtc ",
+              absl::StrFormat("%.3f", resp->wall_seconds()), " s), load check ",
+              since(compiled, clock_->Now()), " s"));
   }
   if (!outcome.load_checked && !task.request.ptx()) {
     // No GPU check: the ELF's static attributes, as a later hit reports
@@ -346,6 +337,17 @@ void Slot::Execute(CompileTask& task, int proc,
   }
   lease.reset();
   task.done(std::move(outcome));
+}
+
+void Slot::Trace(int proc, absl::string_view what, const CompileTask& task,
+                 absl::string_view detail) {
+  if (!options_.trace) return;
+  logger_->Log(absl::StrCat(
+      "trace: ",
+      absl::StrFormat(
+          "%.3f", absl::ToDoubleSeconds(clock_->Now() - options_.trace_epoch)),
+      " slot ", options_.index, " proc ", proc, " ", what, " ",
+      task.key.substr(0, 12), " ", task.label, ": ", detail));
 }
 
 int Slot::ProcsAlive() const {

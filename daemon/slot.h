@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "daemon/counters.h"
 #include "daemon/scheduler.h"
@@ -97,6 +98,10 @@ class Slot {
   absl::Status Restart(int proc);
   bool FromCache(CompileTask& task);
   void LoadCheck(const CompileTask& task, TaskOutcome& outcome);
+  // With options_.trace: "trace: <s since epoch> slot S proc P <what> <key>
+  // <label>: <detail>".
+  void Trace(int proc, absl::string_view what, const CompileTask& task,
+             absl::string_view detail);
 
   const SlotOptions options_;
   Scheduler* const scheduler_;

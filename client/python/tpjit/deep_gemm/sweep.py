@@ -222,7 +222,8 @@ def discover(shapes, part, max_ms, socket=None,
     until every unit has passed with all its kernels or has no key to wait
     for. The GEMM kernels of all units compile at once, each layout kernel
     once. While nothing is compiled, one call per shape stands for all of
-    the shape's units (each ~10 ms call counts: a rank has ~100 units). Returns {"calls", "queued", "rounds" (passes of calls), "keys",
+    the shape's units (each ~10 ms call counts: a rank has ~100 units).
+    Returns {"calls", "queued", "rounds" (passes of calls), "keys",
     "seconds", "await_seconds", "messages"}."""
     import torch
     import deep_gemm
