@@ -20,6 +20,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "src/common/digest.h"
+#include "src/common/request_limits.h"
 #include "src/common/status_macros.h"
 #include "src/compile/compile_options.h"
 #include "src/compile/generic_source.h"
@@ -70,14 +71,17 @@ absl::Status ValidateRequest(const CompileRequest& request) {
   for (const std::string& d : request.include_dirs()) {
     if (d.size() > 4096) return Bad("include_dirs: a path over 4096 bytes");
   }
-  if (request.group().size() > 256) return Bad("group: over 256 bytes");
+  // Names reach log lines and recipe files: printable ASCII, bounded.
+  if (absl::Status s = CheckName("group", request.group()); !s.ok()) return s;
   if (!(request.timeout_seconds() >= 0)) {
     return Bad("timeout_seconds: negative or not a number");
   }
   for (int i = 0; i < request.sources_size(); ++i) {
     const auto& src = request.sources(i);
-    if (src.name().size() > 256) {
-      return Bad(absl::StrCat("sources[", i, "].name: over 256 bytes"));
+    if (absl::Status s =
+            CheckName(absl::StrCat("sources[", i, "].name"), src.name());
+        !s.ok()) {
+      return s;
     }
     if (src.name_expressions_size() > 4096) {
       return Bad(absl::StrCat("sources[", i, "].name_expressions: too many"));

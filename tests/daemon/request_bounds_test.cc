@@ -223,6 +223,50 @@ TEST_F(RequestBoundsTest, SmallRpcsRefuseOversizedRequests) {
   ExpectInvalid(reader->Finish(), "fetch", "4096 bytes");
 }
 
+// Compile names reach log lines (a trace line per task) and recipes: a
+// control byte is refused by field. AwaitKeys: at most 4096 hex keys, a
+// bounded request.
+TEST_F(RequestBoundsTest, CompileNamesAndAwaitKeysAreBounded) {
+  auto compile = [&](const std::string& name, const std::string& group) {
+    tpjit::v1::CompileRequest r;
+    r.set_backend(tpjit::v1::NVRTC);
+    r.set_arch("sm_90a");
+    r.set_group(group);
+    auto* src = r.add_sources();
+    src->set_name(name);
+    src->set_source("extern \"C\" __global__ void k() {}");
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(absl::Seconds(30)));
+    tpjit::v1::CompileResponse response;
+    return d_.stub().Compile(&ctx, r, &response);
+  };
+  ExpectInvalid(compile("k.cu\ntpjitd: forged line", "g"), "sources[0].name",
+                "byte 0x0a");
+  ExpectInvalid(compile("k.cu", "g\x1b[2J"), "group", "byte 0x1b");
+  ExpectInvalid(compile(std::string(257, 'n'), "g"), "sources[0].name",
+                "256 bytes");
+
+  auto await = [&](const tpjit::v1::AwaitKeysRequest& r) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(absl::Seconds(10)));
+    tpjit::v1::AwaitKeysResponse response;
+    return d_.stub().AwaitKeys(&ctx, r, &response);
+  };
+  tpjit::v1::AwaitKeysRequest many;
+  for (int i = 0; i <= 4096; ++i) many.add_keys(std::string(64, 'a'));
+  ExpectInvalid(await(many), "keys", "at most 4096");
+  tpjit::v1::AwaitKeysRequest path;
+  path.add_keys("../../etc/passwd");
+  ExpectInvalid(await(path), "keys[0]", "64-digit hex");
+  tpjit::v1::AwaitKeysRequest huge;
+  huge.add_keys(std::string(1 << 20, 'a'));
+  ExpectInvalid(await(huge), "await_keys", "bytes");
+  // A well-formed unknown key is answered at once.
+  tpjit::v1::AwaitKeysRequest unknown;
+  unknown.add_keys(std::string(64, 'b'));
+  EXPECT_TRUE(await(unknown).ok());
+}
+
 TEST_F(RequestBoundsTest, BarrierTimeoutIsClampedToTheServerMaximum) {
   // The client asks for 11 days; --max-client-timeout is 1 s here.
   const absl::Time start = absl::Now();
