@@ -577,6 +577,12 @@ absl::Status Daemon::Readiness() {
     int alive = 0;
     for (auto& slot : slots_) alive += slot->ProcsAlive();
     if (alive == 0) return absl::UnavailableError("no live worker process");
+    for (auto& slot : slots_) {
+      if (!slot->Started()) {
+        return absl::UnavailableError(absl::StrCat(
+            "slot ", slot->index(), ": compile workers still starting"));
+      }
+    }
     {
       absl::MutexLock lock(&mu_);
       if (!store_health_.ok()) return store_health_;
@@ -620,7 +626,7 @@ void Daemon::RefreshReadiness() {
     store_health_ = std::move(health);
     PruneJobsLocked();
   }
-  Readiness();  // logs a change of reason
+  Readiness().IgnoreError();  // logs a change of reason
 }
 
 tpjit::v1::StatsResponse Daemon::Stats() {

@@ -113,6 +113,10 @@ absl::Status RunServer(Daemon& daemon) {
   absl::Notification stop;
   std::thread monitor([&] {
     std::optional<bool> last;
+    // Until the first SERVING (workers starting), for at most 10 s: every
+    // 50 ms, so that a rank waiting on health waits little past it.
+    const absl::Time fast_until = absl::Now() + absl::Seconds(10);
+    bool served = false;
     do {
       daemon.RefreshReadiness();  // the disk is read here, not in a reactor
       const bool serving = daemon.Serving();
@@ -123,7 +127,9 @@ absl::Status RunServer(Daemon& daemon) {
             absl::StrCat("health ", serving ? "SERVING" : "NOT_SERVING"));
         last = serving;
       }
-    } while (!stop.WaitForNotificationWithTimeout(absl::Milliseconds(500)));
+      served = served || serving;
+    } while (!stop.WaitForNotificationWithTimeout(
+        absl::Milliseconds(!served && absl::Now() < fast_until ? 50 : 500)));
   });
   sigset_t set;
   sigemptyset(&set);

@@ -47,7 +47,16 @@ absl::Status Slot::Start() {
   for (int p = 0; p < options_.procs; ++p) {
     threads_.emplace_back([this, p] { Run(p); });
   }
+  if (options_.gpu >= 0) {
+    threads_.emplace_back([this] { PrimeChecker(); });
+  } else {
+    checker_primed_.store(true);
+  }
   return absl::OkStatus();
+}
+
+bool Slot::Started() const {
+  return primed_.load() >= options_.procs && checker_primed_.load();
 }
 
 void Slot::Stop() {
@@ -91,6 +100,7 @@ absl::Status Slot::Restart(int proc) {
 
 void Slot::Run(int proc) {
   Prime(proc);
+  primed_.fetch_add(1);
   while (auto task = scheduler_->Take(options_.index)) {
     Execute(*task, proc, task);
   }
@@ -113,6 +123,29 @@ void Slot::Prime(int proc) {
         "slot ", options_.index, " worker ", proc, " failed its self-test: ",
         resp.ok() ? resp->error() : resp.status().ToString()));
   }
+}
+
+// The load-checker's context, made before the first check needs it; checks
+// wait behind it (check_mu_).
+void Slot::PrimeChecker() {
+  absl::MutexLock lock(&check_mu_);
+  std::shared_ptr<ChildProcess> checker;
+  {
+    absl::MutexLock ref(&checker_mu_);
+    checker = checker_;
+  }
+  if (checker) {
+    tpjit::v1::WorkerRequest req;
+    req.set_kind(tpjit::v1::WorkerRequest::SELF_TEST);
+    auto resp = checker->Call(req, clock_->Now() + absl::Seconds(60));
+    if (!resp.ok() || !resp->ok()) {
+      logger_->Log(
+          absl::StrCat("slot ", options_.index, ": the load-checker of GPU ",
+                       options_.gpu, " cannot start: ",
+                       resp.ok() ? resp->error() : resp.status().ToString()));
+    }
+  }
+  checker_primed_.store(true);
 }
 
 // A hit is served only after CheckCachedCubin (daemon/cubin_check.h; PTX:
@@ -174,13 +207,20 @@ KernelEntry ToKernelEntry(const CompileTask& task, const TaskOutcome& outcome) {
   return k;
 }
 
-bool Slot::FromCache(CompileTask& task) {
+bool Slot::FromCache(CompileTask& task, int proc) {
   std::function<void(const CompileTask&, TaskOutcome&)> check;
   if (options_.gpu >= 0) {
     check = [this](const CompileTask& t, TaskOutcome& o) { LoadCheck(t, o); };
   }
-  return ServeFromCache(*store_, *counters_, *logger_, task, options_.index,
-                        check);
+  const absl::Time start = clock_->Now();
+  const bool served = ServeFromCache(*store_, *counters_, *logger_, task,
+                                     options_.index, check);
+  if (served && options_.trace) {
+    Trace(proc, "served", task,
+          absl::StrFormat("from the cache (read and check %.3f s)",
+                          absl::ToDoubleSeconds(clock_->Now() - start)));
+  }
+  return served;
 }
 
 void Slot::LoadCheck(const CompileTask& task, TaskOutcome& outcome) {
@@ -226,7 +266,7 @@ void Slot::LoadCheck(const CompileTask& task, TaskOutcome& outcome) {
 
 void Slot::Execute(CompileTask& task, int proc,
                    std::shared_ptr<CompileTask> self) {
-  if (FromCache(task)) return;
+  if (FromCache(task, proc)) return;
   // Being compiled elsewhere (another node of the fleet): other work first,
   // once; by the time it comes back, its entry has usually been published.
   if (task.deferrals == 0 && store_->LeasedElsewhere(task.key)) {
@@ -237,7 +277,7 @@ void Slot::Execute(CompileTask& task, int proc,
   const absl::Time taken = clock_->Now();
   std::unique_ptr<StoreLease> lease = store_->AcquireOrWait(
       task.key, clock_->Now() + absl::Seconds(2 * task.timeout_seconds + 10));
-  if (!lease && FromCache(task)) return;
+  if (!lease && FromCache(task, proc)) return;
   const absl::Time leased = clock_->Now();
   counters_->cache_misses.fetch_add(1);
   ChildProcess* child;
@@ -308,19 +348,7 @@ void Slot::Execute(CompileTask& task, int proc,
   compiled_.fetch_add(1);
   const absl::Time compiled = clock_->Now();
   if (!task.request.ptx()) LoadCheck(task, outcome);  // PTX: not a cubin
-  if (options_.trace) {
-    auto since = [](absl::Time a, absl::Time b) {
-      return absl::StrFormat("%.3f", absl::ToDoubleSeconds(b - a));
-    };
-    Trace(proc, "compiled", task,
-          absl::StrCat(
-              "queued ",
-              task.created == absl::Time() ? "?" : since(task.created, taken),
-              " s, lease ", since(taken, leased), " s, compile ",
-              since(leased, compiled), " s (nvcc/nvrtc ",
-              absl::StrFormat("%.3f", resp->wall_seconds()), " s), load check ",
-              since(compiled, clock_->Now()), " s"));
-  }
+  const absl::Time checked = clock_->Now();
   if (!outcome.load_checked && !task.request.ptx()) {
     // No GPU check: the ELF's static attributes, as a later hit reports
     // them, so cold and warm manifests of a spec are the same bytes.
@@ -334,6 +362,20 @@ void Slot::Execute(CompileTask& task, int proc,
   if (outcome.status.ok()) {
     store_->Put(ToCacheEntry(task.key, ToKernelEntry(task, outcome)))
         .IgnoreError();  // logged and counted by the store
+  }
+  if (options_.trace) {
+    auto since = [](absl::Time a, absl::Time b) {
+      return absl::StrFormat("%.3f", absl::ToDoubleSeconds(b - a));
+    };
+    Trace(proc, "compiled", task,
+          absl::StrCat(
+              "queued ",
+              task.created == absl::Time() ? "?" : since(task.created, taken),
+              " s, lease ", since(taken, leased), " s, compile ",
+              since(leased, compiled), " s (nvcc/nvrtc ",
+              absl::StrFormat("%.3f", resp->wall_seconds()), " s), load check ",
+              since(compiled, checked), " s, publish ",
+              since(checked, clock_->Now()), " s"));
   }
   lease.reset();
   task.done(std::move(outcome));

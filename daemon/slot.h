@@ -82,6 +82,11 @@ class Slot {
 
   int index() const { return options_.index; }
   int ProcsAlive() const;
+  // True once every compile worker has run its self-test (the first NVRTC
+  // compile of a process loads the compiler) and the load-checker holds its
+  // GPU context, passed or failed: until then a task waits behind them
+  // (~1 s on a 32-core H200 host), so tpjitd does not report SERVING.
+  bool Started() const;
   tpjit::v1::SlotStatus Status() const;
   // The pids of the slot's compile workers (for tests and fault drills).
   std::vector<int> WorkerPids() const;
@@ -94,9 +99,10 @@ class Slot {
   };
   void Run(int proc);
   void Prime(int proc);
+  void PrimeChecker();
   void Execute(CompileTask& task, int proc, std::shared_ptr<CompileTask> self);
   absl::Status Restart(int proc);
-  bool FromCache(CompileTask& task);
+  bool FromCache(CompileTask& task, int proc);
   void LoadCheck(const CompileTask& task, TaskOutcome& outcome);
   // With options_.trace: "trace: <s since epoch> slot S proc P <what> <key>
   // <label>: <detail>".
@@ -114,6 +120,8 @@ class Slot {
   std::atomic<int64_t> compiled_{0};
   std::atomic<int64_t> restarts_{0};
   std::atomic<bool> stopping_{false};  // Stop() began: restart no worker
+  std::atomic<int> primed_{0};         // workers past their self-test
+  std::atomic<bool> checker_primed_{false};
   mutable absl::Mutex mu_;
   std::vector<Proc> procs_ ABSL_GUARDED_BY(mu_);
   absl::Mutex check_mu_;  // one load check at a time on the GPU's process

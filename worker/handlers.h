@@ -18,6 +18,10 @@ void HandleNvcc(const tpjit::v1::WorkerRequest& request,
 // `gpu` < 0 means the process holds no GPU.
 void HandleLoadCheck(const tpjit::v1::WorkerRequest& request, int gpu,
                      tpjit::v1::WorkerResponse* response);
+// The load-checker's self-test: creates its context on `gpu` now (cuInit
+// and the primary context take ~1 s on an H200 host), so that no check
+// waits for it; ok=false with the reason when the GPU cannot be used.
+void HandleLoadCheckSelfTest(int gpu, tpjit::v1::WorkerResponse* response);
 
 }  // namespace tpjit
 

@@ -43,6 +43,15 @@ int Attr(CudaDriver* d, CUfunction fn, CUfunction_attribute a) {
 
 }  // namespace
 
+void HandleLoadCheckSelfTest(int gpu, tpjit::v1::WorkerResponse* response) {
+  auto driver = ContextOn(gpu);
+  if (!driver.ok()) {
+    response->set_error(std::string(driver.status().message()));
+    return;
+  }
+  response->set_ok(true);
+}
+
 void HandleLoadCheck(const tpjit::v1::WorkerRequest& request, int gpu,
                      tpjit::v1::WorkerResponse* response) {
   if (gpu < 0) {

@@ -66,7 +66,11 @@ int main(int argc, char** argv) {
           tpjit::HandleLoadCheck(request, gpu, &response);
           break;
         case tpjit::v1::WorkerRequest::SELF_TEST:
-          tpjit::HandleSelfTest(&response);
+          if (gpu >= 0) {
+            tpjit::HandleLoadCheckSelfTest(gpu, &response);
+          } else {
+            tpjit::HandleSelfTest(&response);
+          }
           break;
         default:
           response.set_error("unknown request kind");

@@ -143,7 +143,8 @@ bool DaemonRows(const Setup& s, int rep) {
   tpjit::testing::Daemon daemon(
       dir, {"--include-allowlist", s.dir + "/allowed", "--nvcc", s.nvcc});
   if (!daemon.WaitServing()) {
-    std::cerr << "tpjitd did not start\n";
+    std::cerr << "tpjitd did not start in 60 s; its log:\n"
+              << daemon.Log() << "\n";
     return false;
   }
   Print(rep, "daemon_start", absl::ToDoubleSeconds(absl::Now() - spawn));

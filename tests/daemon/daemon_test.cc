@@ -205,6 +205,25 @@ TEST_F(DaemonTest, AFailingCacheNeverFailsACompile) {
             std::string::npos);
 }
 
+// Not ready until the slots' workers have self-tested: a rank that starts
+// at SERVING finds every compile process ready (then the next reason shows:
+// this fixture's cache is down).
+TEST_F(DaemonTest, NotServingUntilTheWorkersHaveSelfTested) {
+  launcher_.HoldSelfTests(/*workers=*/true, /*load_checkers=*/true);
+  launcher_.PassSelfTests(1);  // the daemon's own, in Start()
+  StartDaemon();
+  EXPECT_FALSE(daemon_->Serving());
+  EXPECT_EQ(daemon_->Readiness().message(),
+            "slot 0: compile workers still starting");
+  launcher_.HoldSelfTests(false, false);
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return daemon_->Readiness().message().find("broken is down") !=
+               std::string::npos;
+      },
+      absl::Seconds(10)));
+}
+
 // AwaitKeys: `any` answers as soon as one key has ended (an unknown one, at
 // once) with the others IN_FLIGHT; a full wait ends with the compile (here
 // failed by the daemon's stop); bad keys are refused by name.

@@ -58,9 +58,10 @@ class SlotTest : public ::testing::Test {
  protected:
   ~SlotTest() override { StopSlot(); }
 
-  void StartSlot(Store* store) {
+  void StartSlot(Store* store, int procs = 1, int gpu = -1) {
     SlotOptions o;
-    o.procs = 1;
+    o.procs = procs;
+    o.gpu = gpu;
     o.worker_binary = "/fake/tpjit-worker";
     slot_ = std::make_unique<Slot>(o, SlotDeps{&scheduler_, store, &launcher_,
                                                &counters_, &clock_, &logger_});
@@ -119,6 +120,31 @@ TEST_F(SlotTest, ServesAHitWithoutAWorker) {
   ASSERT_OK(out->status);
   EXPECT_TRUE(out->cache_hit);
   EXPECT_EQ(launcher_.compile_calls(), 0);
+}
+
+// Started() (what readiness waits for) only once every worker and the
+// GPU's load-checker have run their self-test: a first task would wait
+// behind them.
+TEST_F(SlotTest, StartedOnceEveryWorkerAndTheLoadCheckerSelfTested) {
+  launcher_.HoldSelfTests(/*workers=*/true, /*load_checkers=*/true);
+  StartSlot(&store_, /*procs=*/2, /*gpu=*/0);
+  EXPECT_EQ(launcher_.launches(), 3);  // two workers and the load-checker
+  EXPECT_FALSE(slot_->Started());
+  // The workers pass; the slot still waits for the load-checker (which a
+  // load check would wait behind).
+  launcher_.HoldSelfTests(/*workers=*/false, /*load_checkers=*/true);
+  EXPECT_FALSE(slot_->Started());
+  launcher_.HoldSelfTests(false, false);
+  EXPECT_TRUE(WaitUntil([&] { return slot_->Started(); }, absl::Seconds(10)));
+}
+
+TEST_F(SlotTest, StartedWithoutAGpuOnceTheWorkersSelfTested) {
+  launcher_.HoldSelfTests(/*workers=*/true, /*load_checkers=*/false);
+  StartSlot(&store_, /*procs=*/2);
+  EXPECT_EQ(launcher_.launches(), 2);
+  EXPECT_FALSE(slot_->Started());
+  launcher_.HoldSelfTests(false, false);
+  EXPECT_TRUE(WaitUntil([&] { return slot_->Started(); }, absl::Seconds(10)));
 }
 
 TEST_F(SlotTest, ACrashedWorkerIsRestartedAndTheKernelRetried) {

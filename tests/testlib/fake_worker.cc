@@ -10,14 +10,17 @@ namespace tpjit::testing {
 
 class ScriptedWorker final : public ChildProcess {
  public:
-  ScriptedWorker(ScriptedLauncher* launcher, int pid)
-      : launcher_(launcher), pid_(pid) {}
+  ScriptedWorker(ScriptedLauncher* launcher, int pid, bool load_checker)
+      : launcher_(launcher), pid_(pid), load_checker_(load_checker) {}
 
   absl::StatusOr<tpjit::v1::WorkerResponse> Call(
       const tpjit::v1::WorkerRequest& request, absl::Time deadline) override {
     tpjit::v1::WorkerResponse r;
     r.set_id(request.id());
     if (request.kind() == tpjit::v1::WorkerRequest::SELF_TEST) {
+      absl::MutexLock lock(&launcher_->mu_);
+      launcher_->mu_.Await(absl::Condition(this, &ScriptedWorker::MayTest));
+      if (Held() && !interrupted_.load()) --launcher_->free_self_tests_;
       r.set_ok(true);
       r.set_version("fake-nvrtc");
       return r;
@@ -83,14 +86,34 @@ class ScriptedWorker final : public ChildProcess {
   int pid() const override { return pid_; }
 
  private:
+  bool Held() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(launcher_->mu_) {
+    return load_checker_ ? launcher_->hold_checker_self_tests_
+                         : launcher_->hold_worker_self_tests_;
+  }
+  bool MayTest() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(launcher_->mu_) {
+    return interrupted_.load() || !Held() || launcher_->free_self_tests_ > 0;
+  }
+
   ScriptedLauncher* const launcher_;
   std::atomic<int> pid_;
   std::atomic<bool> interrupted_{false};
+  const bool load_checker_;
 };
 
 void ScriptedLauncher::Script(std::vector<WorkerAct> acts) {
   absl::MutexLock lock(&mu_);
   script_.assign(acts.begin(), acts.end());
+}
+
+void ScriptedLauncher::HoldSelfTests(bool workers, bool load_checkers) {
+  absl::MutexLock lock(&mu_);
+  hold_worker_self_tests_ = workers;
+  hold_checker_self_tests_ = load_checkers;
+}
+
+void ScriptedLauncher::PassSelfTests(int n) {
+  absl::MutexLock lock(&mu_);
+  free_self_tests_ += n;
 }
 
 void ScriptedLauncher::SetCubinBytes(size_t bytes) {
@@ -139,12 +162,15 @@ bool ScriptedLauncher::blocked() const {
 }
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ScriptedLauncher::Launch(
-    const std::vector<std::string>&, const std::vector<std::string>&) {
+    const std::vector<std::string>& argv, const std::vector<std::string>&) {
   absl::MutexLock lock(&mu_);
   if (fail_launches_) return absl::InternalError("fake: cannot start");
   ++launches_;
+  const bool load_checker =
+      std::find(argv.begin(), argv.end(), "--load-check") != argv.end();
   // Fake pids far above pid_max: nothing real is ever signalled.
-  return std::make_unique<ScriptedWorker>(this, (1 << 30) | launches_);
+  return std::make_unique<ScriptedWorker>(this, (1 << 30) | launches_,
+                                          load_checker);
 }
 
 WorkerAct ScriptedLauncher::NextAct(absl::Time deadline) {

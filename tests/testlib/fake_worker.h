@@ -40,6 +40,11 @@ class ScriptedLauncher final : public ProcessLauncher {
   void Script(std::vector<WorkerAct> acts);
   // Launches fail with INTERNAL from now on (true) or succeed again.
   void FailLaunches(bool fail);
+  // The self-tests of compile workers and of load-checkers (launched with
+  // --load-check) wait while held, until released here or interrupted.
+  void HoldSelfTests(bool workers, bool load_checkers);
+  // The next `n` held self-tests pass all the same.
+  void PassSelfTests(int n);
   // Compiled cubins are padded to at least `bytes` (a realistic size for
   // memory measurements; the padding follows the ELF's last section).
   void SetCubinBytes(size_t bytes);
@@ -65,6 +70,9 @@ class ScriptedLauncher final : public ProcessLauncher {
   mutable absl::Mutex mu_;
   std::deque<WorkerAct> script_ ABSL_GUARDED_BY(mu_);
   bool fail_launches_ ABSL_GUARDED_BY(mu_) = false;
+  bool hold_worker_self_tests_ ABSL_GUARDED_BY(mu_) = false;
+  bool hold_checker_self_tests_ ABSL_GUARDED_BY(mu_) = false;
+  int free_self_tests_ ABSL_GUARDED_BY(mu_) = 0;
   size_t cubin_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int launches_ ABSL_GUARDED_BY(mu_) = 0;
   int kills_ ABSL_GUARDED_BY(mu_) = 0;
