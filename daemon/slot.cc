@@ -56,7 +56,7 @@ absl::Status Slot::Start() {
 }
 
 bool Slot::Started() const {
-  return primed_.load() >= options_.procs && checker_primed_.load();
+  return (primed_.load() > 0 || options_.procs == 0) && checker_primed_.load();
 }
 
 void Slot::Stop() {

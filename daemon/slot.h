@@ -82,10 +82,12 @@ class Slot {
 
   int index() const { return options_.index; }
   int ProcsAlive() const;
-  // True once every compile worker has run its self-test (the first NVRTC
-  // compile of a process loads the compiler) and the load-checker holds its
-  // GPU context, passed or failed: until then a task waits behind them
-  // (~1 s on a 32-core H200 host), so tpjitd does not report SERVING.
+  // True once the load-checker (GPU slots) holds its context and at least
+  // one compile worker has run its self-test (the first NVRTC compile of a
+  // process loads the compiler), passed or failed. A worker's thread takes
+  // tasks only after its self-test, so before this a task (a cache hit
+  // too) would wait behind them: ~1-2 s with 16 workers per slot on a
+  // 32-core H200 host. Workers still self-testing join as they finish.
   bool Started() const;
   tpjit::v1::SlotStatus Status() const;
   // The pids of the slot's compile workers (for tests and fault drills).

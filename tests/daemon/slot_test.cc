@@ -122,29 +122,33 @@ TEST_F(SlotTest, ServesAHitWithoutAWorker) {
   EXPECT_EQ(launcher_.compile_calls(), 0);
 }
 
-// Started() (what readiness waits for) only once every worker and the
-// GPU's load-checker have run their self-test: a first task would wait
-// behind them.
-TEST_F(SlotTest, StartedOnceEveryWorkerAndTheLoadCheckerSelfTested) {
-  launcher_.HoldSelfTests(/*workers=*/true, /*load_checkers=*/true);
+// Started() (what readiness waits for) once the GPU's load-checker holds
+// its context and one worker has self-tested: that worker takes tasks while
+// the others are still in their self-tests.
+TEST_F(SlotTest, StartedOnceOneWorkerAndTheLoadCheckerSelfTested) {
+  launcher_.HoldSelfTests(/*workers=*/false, /*load_checkers=*/true);
   StartSlot(&store_, /*procs=*/2, /*gpu=*/0);
   EXPECT_EQ(launcher_.launches(), 3);  // two workers and the load-checker
-  EXPECT_FALSE(slot_->Started());
-  // The workers pass; the slot still waits for the load-checker (which a
-  // load check would wait behind).
-  launcher_.HoldSelfTests(/*workers=*/false, /*load_checkers=*/true);
+  // Both workers are ready; the load-checker has no context yet.
+  EXPECT_TRUE(WaitUntil([&] { return launcher_.self_tests() == 2; },
+                        absl::Seconds(10)));
   EXPECT_FALSE(slot_->Started());
   launcher_.HoldSelfTests(false, false);
   EXPECT_TRUE(WaitUntil([&] { return slot_->Started(); }, absl::Seconds(10)));
 }
 
-TEST_F(SlotTest, StartedWithoutAGpuOnceTheWorkersSelfTested) {
+TEST_F(SlotTest, StartedWithoutAGpuOnceOneWorkerSelfTested) {
   launcher_.HoldSelfTests(/*workers=*/true, /*load_checkers=*/false);
   StartSlot(&store_, /*procs=*/2);
   EXPECT_EQ(launcher_.launches(), 2);
   EXPECT_FALSE(slot_->Started());
-  launcher_.HoldSelfTests(false, false);
+  launcher_.PassSelfTests(1);
   EXPECT_TRUE(WaitUntil([&] { return slot_->Started(); }, absl::Seconds(10)));
+  // The ready worker compiles while the other is still in its self-test.
+  auto out = Submit("k1")->Get();
+  ASSERT_TRUE(out.has_value());
+  ASSERT_OK(out->status);
+  EXPECT_EQ(out->cubin, TinyCubin("k1"));
 }
 
 TEST_F(SlotTest, ACrashedWorkerIsRestartedAndTheKernelRetried) {

@@ -21,6 +21,7 @@ class ScriptedWorker final : public ChildProcess {
       absl::MutexLock lock(&launcher_->mu_);
       launcher_->mu_.Await(absl::Condition(this, &ScriptedWorker::MayTest));
       if (Held() && !interrupted_.load()) --launcher_->free_self_tests_;
+      ++launcher_->self_tests_;
       r.set_ok(true);
       r.set_version("fake-nvrtc");
       return r;
@@ -109,6 +110,11 @@ void ScriptedLauncher::HoldSelfTests(bool workers, bool load_checkers) {
   absl::MutexLock lock(&mu_);
   hold_worker_self_tests_ = workers;
   hold_checker_self_tests_ = load_checkers;
+}
+
+int ScriptedLauncher::self_tests() const {
+  absl::MutexLock lock(&mu_);
+  return self_tests_;
 }
 
 void ScriptedLauncher::PassSelfTests(int n) {

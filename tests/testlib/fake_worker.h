@@ -50,6 +50,8 @@ class ScriptedLauncher final : public ProcessLauncher {
   void SetCubinBytes(size_t bytes);
 
   int launches() const;
+  // Self-tests answered (passed), of workers and load-checkers.
+  int self_tests() const;
   int kills() const;
   int interrupts() const;
   int compile_calls() const;
@@ -73,6 +75,7 @@ class ScriptedLauncher final : public ProcessLauncher {
   bool hold_worker_self_tests_ ABSL_GUARDED_BY(mu_) = false;
   bool hold_checker_self_tests_ ABSL_GUARDED_BY(mu_) = false;
   int free_self_tests_ ABSL_GUARDED_BY(mu_) = 0;
+  int self_tests_ ABSL_GUARDED_BY(mu_) = 0;
   size_t cubin_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int launches_ ABSL_GUARDED_BY(mu_) = 0;
   int kills_ ABSL_GUARDED_BY(mu_) = 0;
