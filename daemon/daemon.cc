@@ -543,10 +543,14 @@ void Daemon::AwaitKeys(
       }
     }
     // Not in flight: a compile that ended has published before leaving
-    // the in-flight table.
+    // the in-flight table. Contains neither reads nor verifies the entry
+    // (one stat, one EXISTS), so a corrupt entry may read PUBLISHED. That
+    // is safe: Fetch verifies and answers NOT_FOUND, and a caller that runs
+    // the kernel after PUBLISHED (deep_gemm's sweep) compiles it again,
+    // whose Get moves the bad entry aside and misses.
     if (!in_flight) {
-      settle(i, deps_.store->Get(key) ? AwaitKeysResponse::PUBLISHED
-                                      : AwaitKeysResponse::UNKNOWN);
+      settle(i, deps_.store->Contains(key) ? AwaitKeysResponse::PUBLISHED
+                                           : AwaitKeysResponse::UNKNOWN);
     }
   }
   settle(-1, AwaitKeysResponse::UNKNOWN);

@@ -131,6 +131,27 @@ std::optional<CacheEntry> Cache::Lookup(absl::string_view key,
   return *std::move(entry);
 }
 
+bool Cache::Contains(absl::string_view key) {
+  if (absl::Status s = ValidateCacheKey(key); !s.ok()) {
+    cd_.Log(s.message());
+    return false;
+  }
+  absl::StatusOr<FileInfo> info = cd_.fs->Stat(cd_.EntryPath(key));
+  if (!info.ok()) {
+    if (!absl::IsNotFound(info.status())) {
+      CacheCounters::Add(counters_.read_failures);
+      cd_.Log(absl::StrCat("stat ", key, ": ", info.status().ToString()));
+    }
+    return false;
+  }
+  if (options_.trusted_uid >= 0 &&
+      !TrustedOwner(info->uid, options_.trusted_uid)) {
+    return false;  // foreign: Get would refuse it (and count it then)
+  }
+  return !info->is_directory &&
+         info->size >= static_cast<int64_t>(kCacheEntryHeaderSize);
+}
+
 absl::StatusOr<std::string> Cache::ReadVerified(absl::string_view key) {
   TPJIT_RETURN_IF_ERROR(ValidateCacheKey(key));
   Pin pin = PinEntry(key);

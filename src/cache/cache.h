@@ -125,6 +125,13 @@ class Cache {
   std::optional<CacheEntry> Get(absl::string_view key) {
     return Lookup(key, /*count_miss=*/true);
   }
+  // True if `key` has an entry file that may verify: one stat, no read, no
+  // checksum. A file too short for an entry header or owned by an untrusted
+  // uid is not contained; a longer one with a bad checksum, or a symlink to
+  // an entry, is (Get then misses, and moves a corrupt file aside). False on a
+  // miss or failure (a failed stat is counted in read_failures and logged, as
+  // Get does). Counts no hit or miss and leaves the access time alone.
+  bool Contains(absl::string_view key);
   // Publishes an entry atomically (replacing any entry of `key`), then
   // evicts if over the size cap. On failure nothing is left behind.
   absl::Status Put(absl::string_view key, absl::string_view payload,

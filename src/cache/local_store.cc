@@ -28,6 +28,11 @@ class LocalStore final : public Store {
     return cache_->Get(key);
   }
 
+  // One stat of the entry file (Cache::Contains), not a read.
+  bool Contains(absl::string_view key) override {
+    return cache_->Contains(key);
+  }
+
   absl::Status Put(const CacheEntry& entry) override {
     absl::Status s = cache_->Put(entry.key, entry.payload, entry.metadata);
     if (!s.ok()) {

@@ -71,6 +71,9 @@ class RedisStore::View final : public Store {
   std::optional<CacheEntry> Get(absl::string_view key) override {
     return s_->GetIn("r:", key, s_->recipes_);
   }
+  bool Contains(absl::string_view key) override {
+    return s_->ContainsIn("r:", key, s_->recipes_);
+  }
   absl::Status Put(const CacheEntry& entry) override {
     return s_->PutIn("r:", entry, s_->recipes_);
   }
@@ -196,8 +199,7 @@ std::optional<CacheEntry> RedisStore::GetIn(absl::string_view space,
   if (!r.ok()) return std::nullopt;
   if (r->nil()) {
     c.misses.fetch_add(1);
-    absl::MutexLock lock(&mu_);
-    if (put_.erase(redis_key) > 0) c.lost.fetch_add(1);
+    NoteGone(redis_key, c);
     return std::nullopt;
   }
   absl::StatusOr<CacheEntry> e =
@@ -216,6 +218,31 @@ std::optional<CacheEntry> RedisStore::GetIn(absl::string_view space,
   }
   c.hits.fetch_add(1);
   return std::move(*e);
+}
+
+void RedisStore::NoteGone(const std::string& redis_key, Counters& c) {
+  absl::MutexLock lock(&mu_);
+  if (put_.erase(redis_key) > 0) c.lost.fetch_add(1);
+}
+
+bool RedisStore::Contains(absl::string_view key) {
+  return ContainsIn("e:", key, entries_);
+}
+
+bool RedisStore::ContainsIn(absl::string_view space, absl::string_view key,
+                            Counters& c) {
+  const std::string redis_key = absl::StrCat(options_.prefix, space, key);
+  auto r = Call({"EXISTS", redis_key}, &c);
+  if (!r.ok()) return false;  // counted (and logged when it went down)
+  if (r->type != RedisReply::Type::kInteger) {
+    c.errors.fetch_add(1);
+    std::cerr << "tpjitd: remote EXISTS of " << key.substr(0, 12)
+              << " failed: " << (r->error() ? r->str : "not an integer")
+              << "\n";
+    return false;
+  }
+  if (r->integer == 0) NoteGone(redis_key, c);
+  return r->integer > 0;
 }
 
 absl::Status RedisStore::Put(const CacheEntry& entry) {

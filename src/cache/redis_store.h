@@ -79,6 +79,11 @@ class RedisStore final : public Store {
 
   std::string Describe() const override { return options_.describe; }
   std::optional<CacheEntry> Get(absl::string_view key) override;
+  // One EXISTS, bounded and failing like Get (a down or failing Redis: false,
+  // counted in errors). The value is not read or verified: a corrupt one
+  // counts as present (Get then misses). A key this store put that is gone
+  // counts in `lost`, as in Get.
+  bool Contains(absl::string_view key) override;
   absl::Status Put(const CacheEntry& entry) override;
   absl::Status Remove(absl::string_view key) override;
   std::unique_ptr<StoreLease> AcquireOrWait(absl::string_view key,
@@ -107,6 +112,9 @@ class RedisStore final : public Store {
   };
   std::optional<CacheEntry> GetIn(absl::string_view space,
                                   absl::string_view key, Counters& c);
+  bool ContainsIn(absl::string_view space, absl::string_view key, Counters& c);
+  // Counts a Redis key this store put and a read found gone (lost).
+  void NoteGone(const std::string& redis_key, Counters& c);
   absl::Status PutIn(absl::string_view space, const CacheEntry& entry,
                      Counters& c);
   void FillStats(const Counters& c, StoreStats& s);

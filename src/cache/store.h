@@ -62,6 +62,13 @@ class Store {
   virtual std::string Describe() const = 0;
   // The verified entry of `key`, or nullopt on a miss or any failure.
   virtual std::optional<CacheEntry> Get(absl::string_view key) = 0;
+  // True if the store holds an entry of `key` now; false on a miss or any
+  // failure (counted and logged as Get counts and logs them). Cheaper than
+  // Get: an override need not read or verify the entry, so a corrupt or
+  // foreign entry may count as present, and a later Get of it may still
+  // miss. Callers must treat true as "Get is worth trying", never as a
+  // promise of a hit. Counts no hit or miss.
+  virtual bool Contains(absl::string_view key) { return Get(key).has_value(); }
   // Publishes `entry` (entry.key is its key), replacing any entry of it.
   virtual absl::Status Put(const CacheEntry& entry) = 0;
   // Removes `key`'s entry; OK if absent.

@@ -65,6 +65,13 @@ std::optional<CacheEntry> TieredStore::Get(absl::string_view key) {
   return std::nullopt;
 }
 
+bool TieredStore::Contains(absl::string_view key) {
+  for (auto& t : tiers_) {
+    if (t->Contains(key)) return true;
+  }
+  return false;
+}
+
 void TieredStore::Backfill(size_t hit_tier, const CacheEntry& entry) {
   if (hit_tier == 0) return;
   tiers_[0]->Put(entry).IgnoreError();  // logged and counted by the tier

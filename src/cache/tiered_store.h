@@ -50,6 +50,9 @@ class TieredStore final : public Store {
 
   std::string Describe() const override;
   std::optional<CacheEntry> Get(absl::string_view key) override;
+  // Asks the tiers' Contains in order until one says yes; backfills nothing
+  // (a Get that follows does).
+  bool Contains(absl::string_view key) override;
   absl::Status Put(const CacheEntry& entry) override;
   absl::Status Remove(absl::string_view key) override;
   std::unique_ptr<StoreLease> AcquireOrWait(absl::string_view key,

@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "src/cache/local_store.h"
 #include "tests/cache/fault_injecting_file_system.h"
 #include "tests/cache/test_util.h"
 
@@ -196,6 +197,57 @@ TEST_F(CacheTest, ReadErrorsAreMissesNotFailures) {
   EXPECT_EQ(cache->Stats().read_failures, 1);
   EXPECT_EQ(cache->Stats().corrupt_entries, 0);
   EXPECT_TRUE(cache->Get(TestKey(1)).has_value());
+}
+
+// Contains: one stat, no read; no hit or miss counted, access time kept.
+TEST_F(CacheTest, ContainsStatsTheEntryWithoutReadingIt) {
+  auto cache = OpenCache();
+  EXPECT_FALSE(cache->Contains(TestKey(1)));
+  ASSERT_OK(cache->Put(TestKey(1), "cubin", {}));
+  const absl::Time mtime = fs_.Stat(EntryPath(1))->mtime;
+  const int reads = fs_.Count(FsOp::kRead), stats = fs_.Count(FsOp::kStat);
+  EXPECT_TRUE(cache->Contains(TestKey(1)));
+  EXPECT_FALSE(cache->Contains(TestKey(2)));
+  EXPECT_EQ(fs_.Count(FsOp::kRead), reads);
+  EXPECT_EQ(fs_.Count(FsOp::kStat), stats + 2);
+  EXPECT_EQ(fs_.Stat(EntryPath(1))->mtime, mtime);
+  CacheStats s = cache->Stats();
+  EXPECT_EQ(s.hits, 0);
+  EXPECT_EQ(s.misses, 0);
+  EXPECT_EQ(s.read_failures, 0);
+  EXPECT_FALSE(cache->Contains("../../etc/passwd"));
+  // Through the Store interface (LocalStore) as the daemon asks it.
+  std::unique_ptr<Store> store = NewLocalStore(std::move(cache));
+  EXPECT_TRUE(store->Contains(TestKey(1)));
+  EXPECT_FALSE(store->Contains(TestKey(2)));
+  EXPECT_EQ(fs_.Count(FsOp::kRead), reads);
+}
+
+// A file too short for a header is not contained; a whole-sized corrupt one
+// is (the stat cannot tell) until Get moves it aside.
+TEST_F(CacheTest, ContainsRefusesTruncatedEntriesOnly) {
+  auto cache = OpenCache();
+  ASSERT_OK(WriteWholeFile(*FileSystem::Default(), EntryPath(1),
+                           std::string(kCacheEntryHeaderSize - 1, 'x'), false));
+  EXPECT_FALSE(cache->Contains(TestKey(1)));
+  ASSERT_OK(cache->Put(TestKey(2), std::string(1000, 'c'), {}));
+  std::string bytes = *FileSystem::Default()->ReadFile(EntryPath(2));
+  bytes[600] ^= 0x40;
+  ASSERT_OK(WriteWholeFile(*FileSystem::Default(), EntryPath(2), bytes, false));
+  EXPECT_TRUE(cache->Contains(TestKey(2)));
+  EXPECT_FALSE(cache->Get(TestKey(2)).has_value());
+  EXPECT_FALSE(cache->Contains(TestKey(2)));  // moved aside
+}
+
+TEST_F(CacheTest, ContainsStatErrorsAreCountedLoggedAndFalse) {
+  auto cache = OpenCache();
+  ASSERT_OK(cache->Put(TestKey(1), "x", {}));
+  fs_.FailOp(FsOp::kStat, absl::UnavailableError("stat: Stale file handle"),
+             TestKey(1));
+  EXPECT_FALSE(cache->Contains(TestKey(1)));
+  EXPECT_EQ(cache->Stats().read_failures, 1);
+  EXPECT_THAT(Log(), HasSubstr("Stale file handle"));
+  EXPECT_TRUE(cache->Contains(TestKey(1)));
 }
 
 TEST_F(CacheTest, CorruptReplacedByAGoodEntryMeanwhileIsPutBack) {

@@ -128,6 +128,15 @@ TEST_F(CacheTrustTest, EntryOfAnotherUserIsNeverServed) {
   EXPECT_EQ(cache->Get(TestKey(1))->payload, "ours");
 }
 
+TEST_F(CacheTrustTest, EntryOfAnotherUserIsNotContained) {
+  ASSERT_EQ(chmod(tmp_.path().c_str(), 0755), 0);
+  auto cache = *Open();
+  ASSERT_TRUE(cache->Put(TestKey(1), "planted", {}).ok());
+  EXPECT_TRUE(cache->Contains(TestKey(1)));
+  fs_.SetOwner(tmp_.Sub(TestKey(1)), kOther);
+  EXPECT_FALSE(cache->Contains(TestKey(1)));
+}
+
 TEST_F(CacheTrustTest, RealFileOfAnotherUserIsNeverServed) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to chown a file";
   CacheOptions o;

@@ -1,7 +1,8 @@
 // Test stores: MemoryStore keeps entries in a map and fails on command (every
-// call, or Get/Put only), can be made slow (a gate Put waits on), and counts
-// calls. Leases are single-owner per key: AcquireOrWait returns nullptr once
-// the entry exists, waits while another lease is held. Thread-safe.
+// call, or Get and Contains / Put only), can be made slow (a gate Put waits
+// on), and counts calls. Leases are single-owner per key: AcquireOrWait
+// returns nullptr once the entry exists, waits while another lease is held.
+// Thread-safe.
 #ifndef TPJIT_TESTS_CACHE_MEMORY_STORE_H_
 #define TPJIT_TESTS_CACHE_MEMORY_STORE_H_
 
@@ -38,6 +39,17 @@ class MemoryStore final : public Store {
     }
     ++hits_;
     return it->second;
+  }
+
+  // Fails like Get (FailAll, FailGet); counts calls in `contains`.
+  bool Contains(absl::string_view key) override {
+    contains.fetch_add(1);
+    absl::MutexLock lock(&mu_);
+    if (fail_all_ || fail_get_) {
+      ++errors_;
+      return false;
+    }
+    return entries_.count(std::string(key)) > 0;
   }
 
   absl::Status Put(const CacheEntry& entry) override {
@@ -129,7 +141,7 @@ class MemoryStore final : public Store {
     return leased_.count(key) > 0;
   }
 
-  std::atomic<int> gets{0}, puts{0};
+  std::atomic<int> gets{0}, puts{0}, contains{0};
 
  private:
   class MemoryLease final : public StoreLease {

@@ -135,6 +135,34 @@ TEST_F(RedisStoreTest, CorruptForeignAndMiskeyedValuesAreIgnoredAndCounted) {
   EXPECT_TRUE(store->Get(TestKey(1)).has_value());
 }
 
+// Contains: one EXISTS, the value is not read (no bytes, no hit or miss);
+// a corrupt value counts as present (Get then misses).
+TEST_F(RedisStoreTest, ContainsAsksExistsWithoutReadingTheValue) {
+  auto store = Open();
+  ASSERT_OK(store->Put(Entry(1)));
+  EXPECT_TRUE(store->Contains(TestKey(1)));
+  EXPECT_FALSE(store->Contains(TestKey(2)));
+  Raw({"SET", "tpjit:e:" + TestKey(3), "not an entry"});
+  EXPECT_TRUE(store->Contains(TestKey(3)));
+  EXPECT_FALSE(store->Get(TestKey(3)).has_value());
+  RedisStoreOptions o;
+  o.prefix = "deploy-b:";
+  EXPECT_FALSE(Open(o)->Contains(TestKey(1)));  // another deployment
+  EXPECT_FALSE(store->recipe_store().Contains(TestKey(1)));
+  StoreStats s = store->Stats();
+  EXPECT_EQ(s.bytes_read, 12);  // "not an entry", read by Get
+  EXPECT_EQ(s.hits, 0);
+  EXPECT_EQ(s.misses, 1);  // Get's
+  EXPECT_EQ(s.errors, 0);
+  // An entry this store put, found gone: lost, as a Get would count it.
+  Raw({"DEL", "tpjit:e:" + TestKey(1)});
+  EXPECT_FALSE(store->Contains(TestKey(1)));
+  EXPECT_EQ(store->Stats().lost, 1);
+  ASSERT_OK(store->recipe_store().Put(Entry(4)));
+  EXPECT_TRUE(store->recipe_store().Contains(TestKey(4)));
+  EXPECT_FALSE(store->Contains(TestKey(4)));  // not a kernel entry
+}
+
 TEST_F(RedisStoreTest, EntriesOverTheSizeLimitAreNotSent) {
   RedisStoreOptions o;
   o.max_entry_bytes = 1000;
@@ -226,6 +254,9 @@ TEST_F(RedisStoreTest, KilledThenRestartedServerIsBypassedThenUsedAgain) {
   ASSERT_OK(store->Put(Entry(1)));
   server_->Kill();
   EXPECT_FALSE(store->Get(TestKey(1)).has_value());
+  const int64_t errors = store->Stats().errors;
+  EXPECT_FALSE(store->Contains(TestKey(1)));
+  EXPECT_GT(store->Stats().errors, errors);
   EXPECT_FALSE(store->Put(Entry(2)).ok());
   EXPECT_EQ(store->AcquireOrWait(TestKey(3), absl::Now() + absl::Seconds(20)),
             nullptr);
@@ -235,7 +266,23 @@ TEST_F(RedisStoreTest, KilledThenRestartedServerIsBypassedThenUsedAgain) {
   ASSERT_TRUE(testing::WaitUntil([&] { return store->Put(Entry(1)).ok(); },
                                  absl::Seconds(20)));
   EXPECT_TRUE(store->Get(TestKey(1)).has_value());
+  EXPECT_TRUE(store->Contains(TestKey(1)));
   ASSERT_OK(store->Health());
+}
+
+// A killed server: the first Contains fails within the connect time-out.
+TEST_F(RedisStoreTest, ContainsOnAKilledServerIsFalseWithinTheTimeout) {
+  auto store = Open({}, absl::Milliseconds(500));
+  ASSERT_OK(store->Put(Entry(1)));
+  ASSERT_TRUE(store->Contains(TestKey(1)));
+  server_->Kill();
+  const int64_t errors = store->Stats().errors;
+  const absl::Time start = absl::Now();
+  EXPECT_FALSE(store->Contains(TestKey(1)));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  // Counted (the background INFO poll may count its own failure too).
+  EXPECT_GT(store->Stats().errors, errors);
+  EXPECT_FALSE(store->Health().ok());
 }
 
 TEST_F(RedisStoreTest, AFullServerRefusesPutsAndNothingFails) {
@@ -318,6 +365,23 @@ TEST_F(SlowRedisStoreTest, EveryCallIsBoundedByTheTimeout) {
   EXPECT_GT(store->Stats().errors, 0);
 }
 
+TEST_F(SlowRedisStoreTest, ContainsIsBoundedByTheTimeout) {
+  auto store = Open({}, absl::Milliseconds(200));
+  ASSERT_OK(store->Put(Entry(1)));
+  std::thread sleeper([&] { Raw({"DEBUG", "SLEEP", "2"}); });
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        auto c = server_->Connect(absl::Milliseconds(50));
+        return !c.ok() || !(*c)->Command({"PING"}).ok();
+      },
+      absl::Seconds(10)));
+  const absl::Time start = absl::Now();
+  EXPECT_FALSE(store->Contains(TestKey(1)));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  sleeper.join();
+  EXPECT_GT(store->Stats().errors, 0);
+}
+
 // A connection that fails on command, for what a real server rarely does.
 class FlakyConnector final : public RedisConnector {
  public:
@@ -337,6 +401,7 @@ TEST(RedisStoreFaultTest, ADownServerCostsOneConnectPerRetryWindow) {
   EXPECT_FALSE(store.Ping().ok());
   for (int i = 0; i < 10; ++i) {
     EXPECT_FALSE(store.Get(TestKey(i)).has_value());
+    EXPECT_FALSE(store.Contains(TestKey(i)));
     EXPECT_FALSE(store.Put(Entry(i)).ok());
     EXPECT_EQ(store.AcquireOrWait(TestKey(i), absl::Now() + absl::Hours(1)),
               nullptr);
@@ -344,7 +409,7 @@ TEST(RedisStoreFaultTest, ADownServerCostsOneConnectPerRetryWindow) {
   EXPECT_EQ(flaky->connects.load(), 1);
   EXPECT_FALSE(store.Health().ok());
   EXPECT_TRUE(absl::StrContains(store.Health().message(), "injected"));
-  EXPECT_EQ(store.Stats().errors, 31);
+  EXPECT_EQ(store.Stats().errors, 41);
 }
 
 }  // namespace

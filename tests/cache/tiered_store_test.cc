@@ -29,6 +29,7 @@ class SharedStore final : public Store {
   std::optional<CacheEntry> Get(absl::string_view k) override {
     return s_->Get(k);
   }
+  bool Contains(absl::string_view k) override { return s_->Contains(k); }
   absl::Status Put(const CacheEntry& e) override { return s_->Put(e); }
   absl::Status Remove(absl::string_view k) override { return s_->Remove(k); }
   std::unique_ptr<StoreLease> AcquireOrWait(absl::string_view k,
@@ -89,6 +90,37 @@ TEST(TieredStoreTest, GetAsksTiersInOrderAndBackfillsEarlierOnes) {
   ASSERT_TRUE(store.Get(TestKey(1)).has_value());
   EXPECT_EQ(pc->gets.load(), c_gets);  // served by the first tier
   EXPECT_FALSE(store.Get(TestKey(2)).has_value());
+}
+
+// Contains asks the tiers' Contains in order, stops at the first yes, and
+// neither reads (Get) nor backfills.
+TEST(TieredStoreTest, ContainsAsksTiersInOrderWithoutGetOrBackfill) {
+  Tiers t = TwoTiers();
+  ASSERT_OK(t.local->Put(Entry(1)));
+  ASSERT_OK(t.remote->Put(Entry(2)));
+  EXPECT_TRUE(t.store->Contains(TestKey(1)));
+  EXPECT_EQ(t.remote->contains.load(), 0);  // the first tier answered
+  EXPECT_TRUE(t.store->Contains(TestKey(2)));
+  EXPECT_FALSE(t.store->Contains(TestKey(3)));
+  EXPECT_EQ(t.local->contains.load(), 3);
+  EXPECT_EQ(t.remote->contains.load(), 2);
+  EXPECT_EQ(t.local->gets.load() + t.remote->gets.load(), 0);
+  EXPECT_FALSE(t.local->Has(TestKey(2)));  // not backfilled
+  ASSERT_TRUE(t.store->Flush(absl::Now() + kWait));
+  EXPECT_EQ(t.local->puts.load(), 1);
+}
+
+TEST(TieredStoreTest, ContainsBypassesAFailingTier) {
+  Tiers t = TwoTiers();
+  ASSERT_OK(t.local->Put(Entry(1)));
+  ASSERT_OK(t.remote->Put(Entry(2)));
+  t.remote->FailAll(true);
+  EXPECT_TRUE(t.store->Contains(TestKey(1)));
+  EXPECT_FALSE(t.store->Contains(TestKey(2)));  // the remote is down
+  EXPECT_GT(t.remote->Stats().errors, 0);
+  t.remote->FailAll(false);
+  t.local->FailAll(true);
+  EXPECT_TRUE(t.store->Contains(TestKey(2)));  // the local one is down
 }
 
 TEST(TieredStoreTest, PutWritesTheFirstTierAtOnceAndLaterOnesInBackground) {

@@ -293,6 +293,31 @@ TEST_F(DaemonTest, AwaitKeysFollowsACompileInFlight) {
   EXPECT_NE((*bad)->status().message().find("keys[1]"), std::string::npos);
 }
 
+// AwaitKeys answers a key that is not in flight from Store::Contains (one
+// stat or EXISTS), never a Get that reads and verifies the whole entry.
+TEST_F(DaemonTest, AwaitKeysAnswersPublishedFromContainsWithoutAGet) {
+  using tpjit::v1::AwaitKeysRequest;
+  using tpjit::v1::AwaitKeysResponse;
+  StartDaemon();
+  store_->FailAll(false);
+  const std::string published(64, 'a'), unknown(64, 'b');
+  ASSERT_OK(store_->Put(CacheEntry{published, {}, "cubin"}));
+  const int gets = store_->gets.load(), contains = store_->contains.load();
+  AwaitKeysRequest r;
+  r.add_keys(published);
+  r.add_keys(unknown);
+  std::optional<absl::StatusOr<AwaitKeysResponse>> answer;
+  daemon_->AwaitKeys(r, [&](absl::StatusOr<AwaitKeysResponse> a) {
+    answer = std::move(a);  // nothing in flight: answered at once
+  });
+  ASSERT_TRUE(answer.has_value());
+  ASSERT_OK(*answer);
+  EXPECT_EQ((*answer)->keys(0).state(), AwaitKeysResponse::PUBLISHED);
+  EXPECT_EQ((*answer)->keys(1).state(), AwaitKeysResponse::UNKNOWN);
+  EXPECT_EQ(store_->gets.load(), gets);
+  EXPECT_EQ(store_->contains.load(), contains + 2);
+}
+
 // AwaitKeys holds at most Daemon::kMaxAwaitWaiters waits in the in-flight
 // table; an `any` call answered early takes its other waits back (else
 // twenty such calls would exhaust the bound).
