@@ -31,6 +31,7 @@ import uuid
 import grpc
 
 from tpjit.deep_gemm import env as tdg_env
+from tpjit.deep_gemm import sweep as tdg_sweep
 from tpjit.v1 import tpjit_pb2, tpjit_pb2_grpc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -154,9 +155,10 @@ def nvcc_env(socket_path):
 
 
 class Daemon:
-    """tpjitd on a temp socket with the include allowlist `allow`, no GPU."""
+    """tpjitd on a temp socket with the include allowlist `allow`, no GPU,
+    compiling with `nvcc`."""
 
-    def __init__(self, root, allow):
+    def __init__(self, root, allow, nvcc=REAL_NVCC):
         self.socket = os.path.join(root, "tpjitd.sock")
         self.log_path = os.path.join(root, "tpjitd.log")
         self._log = open(self.log_path, "w")
@@ -164,8 +166,7 @@ class Daemon:
             [TPJITD, "--socket", self.socket, "--cache-dir",
              os.path.join(root, "daemon-cache"), "--gpus", "0", "--slots",
              "1", "--procs", "2", "--trace-compiles", "--include-allowlist",
-             allow, "--nvcc",
-             REAL_NVCC],
+             allow, "--nvcc", nvcc],
             stdout=self._log, stderr=subprocess.STDOUT)
         self._channel = grpc.insecure_channel("unix:" + self.socket)
         self.stub = tpjit_pb2_grpc.TpjitStub(self._channel)
@@ -200,14 +201,38 @@ class Daemon:
         with open(self.log_path) as f:
             return f.read()
 
+    def kill(self):
+        """SIGKILL: tpjitd goes away without a word (a crash, an OOM kill);
+        its socket file stays, so connections are refused."""
+        self.killed = True
+        self.proc.kill()
+        self.proc.wait(timeout=60)
+
     def stop(self):
-        if self.proc.poll() is not None:  # died during the tests: say how
+        if self.proc.poll() is not None and not getattr(self, "killed",
+                                                        False):
+            # died during the tests: say how
             print(f"\ntpjitd exited with status {self.proc.returncode}:\n"
                   + self.log(), file=sys.stderr)
         self._channel.close()
         self.proc.terminate()
         self.proc.wait(timeout=60)
         self._log.close()
+
+
+def traced_compiles(log):
+    """From tpjitd's trace (--trace-compiles): {key prefix: whether its
+    first request that started a compile was a no_wait one} and the set of
+    key prefixes compiled."""
+    first_request = {}
+    for line in log.splitlines():
+        m = re.search(r"trace: [0-9.]+ request ([0-9a-f]{12}) .*?"
+                      r"( no_wait)?: (new|joined|hit)$", line)
+        if m and m.group(3) == "new":
+            first_request.setdefault(m.group(1), bool(m.group(2)))
+    compiled = set(re.findall(r"trace: [0-9.]+ slot \d+ proc \d+ "
+                              r"compiled ([0-9a-f]{12}) ", log))
+    return first_request, compiled
 
 
 class Delta:
@@ -622,17 +647,128 @@ class WrapperTest(unittest.TestCase):
         # key's first request was a no_wait one, and its compile was not
         # started by a waiting request.
         log = self.daemon.full_log()[log_start:]
-        first_request = {}
-        for line in log.splitlines():
-            m = re.search(r"trace: [0-9.]+ request ([0-9a-f]{12}) .*?"
-                          r"( no_wait)?: (new|joined|hit)$", line)
-            if m and m.group(3) == "new":
-                first_request.setdefault(m.group(1), bool(m.group(2)))
-        compiled = set(re.findall(r"trace: [0-9.]+ slot \d+ proc \d+ "
-                                  r"compiled ([0-9a-f]{12}) ", log))
+        first_request, compiled = traced_compiles(log)
         self.assertEqual(len(compiled), len(kernels), log)
         for key in compiled:
             self.assertTrue(first_request.get(key), key + log)
+
+    # tpjitd killed (SIGKILL: a crash, an OOM kill) in the middle of the
+    # discovery, once the first call's kernel is queued there, so the
+    # warm-up waits on it (AwaitKeys) and would wait for good: that compile
+    # never ends (the daemon's nvcc blocks). The wait fails at once, the
+    # result says why, and the sweep compiles every kernel through the
+    # wrapper's fail-open path (connections to the left socket are refused).
+    def test_deep_gemm_warmup_daemon_killed_mid_discovery(self):
+        root = tempfile.mkdtemp(prefix="killed-", dir=self.root)
+        os.chmod(root, 0o755)  # the compile sandbox's user runs stuck-nvcc
+        never = os.path.join(root, "never")  # a FIFO nothing writes
+        os.mkfifo(never)
+        os.chmod(never, 0o666)
+        stuck = os.path.join(root, "stuck-nvcc")
+        with open(stuck, "w") as f:
+            f.write("#!/bin/sh\n"
+                    f'case " $* " in *" -cubin "*) exec head -c1 {never};;'
+                    " esac\n"
+                    f'exec {REAL_NVCC} "$@"\n')
+        os.chmod(stuck, 0o755)
+        daemon = Daemon(root, allow=self.root, nvcc=stuck)
+        fake = os.path.join(ROOT, "tests", "bench", "fake_gpu")
+        dg_cache = self.cache_dir()
+        env = dict(nvcc_env(daemon.socket), DG_JIT_CACHE_DIR=dg_cache,
+                   DG_JIT_NVCC_COMPILER=WRAPPER, FAKE_DG_REAL_SOURCE="1",
+                   PYTHONPATH=os.pathsep.join([fake] + sys.path),
+                   TPJIT_NVCC_CONNECT_TIMEOUT="0.2")
+        script = (
+            "import json, sys\n"
+            "import tpjit.deep_gemm as tdg\n"
+            "r = tdg.warmup([tdg.Shape('fp8_gemm_nt', 7168, 2048)], 0, 1,\n"
+            "               m_values=range(1, 41), socket=sys.argv[1],\n"
+            "               barrier_timeout=10)\n"
+            "print(json.dumps(r))\n")
+        p = None
+        try:
+            p = subprocess.Popen([sys.executable, "-c", script,
+                                  daemon.socket], env=env,
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + COMPILE_TIMEOUT
+            while (" no_wait: new" not in daemon.full_log() and
+                   p.poll() is None and time.monotonic() < deadline):
+                time.sleep(0.05)  # polling a condition, with a deadline
+            self.assertIn(" no_wait: new", daemon.full_log())
+            daemon.kill()
+            # Bounded: the discovery's wait alone would last 1800 s.
+            out, err = p.communicate(timeout=120)
+        finally:
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+            # The blocked compile ends, were it left behind by the worker.
+            fd = os.open(never, os.O_RDWR | os.O_NONBLOCK)
+            os.close(fd)
+            daemon.stop()
+        self.assertEqual(p.returncode, 0, err)
+        result = json.loads(out.strip().splitlines()[-1])
+        # One call (the shape's first unit) queued the layout kernel; the
+        # shape's other units waited on it uncalled.
+        self.assertEqual(result["discover_calls"], 1, result)
+        self.assertEqual(result["discover_keys"], 1, result)
+        self.assertLess(result["seconds"]["discover"], 60, result)
+        self.assertRegex(result["discover_error"] or "",
+                         r"^waiting for 1 queued kernels failed: await_keys: "
+                         r"tpjitd at \S+ is not reachable", result)
+        self.assertIn("waiting for 1 queued kernels failed", err)
+        self.assertEqual(result["barrier"], "unavailable", result)
+        # The layout kernel and the GEMMs of M <= 16, 17..32, 33..40.
+        kernels = os.listdir(os.path.join(dg_cache, "cache"))
+        self.assertEqual(len(kernels), 4, kernels)
+
+    # A unit that stops at a new kernel on each call (FAKE_DG_CHAIN: the
+    # layout kernel, a chain, then the GEMM's own; one more kernel than
+    # MAX_DISCOVER_TRIES) is called MAX_DISCOVER_TRIES times, then left to
+    # the sweep: the discovery queues the first kernels, the sweep asks
+    # first for the last one (and waits for it); every kernel ends up in
+    # DeepGEMM's cache, each compiled once. K = 1024, which no other test
+    # uses: none of these kernels is in tpjitd's cache already.
+    def test_deep_gemm_warmup_discovery_try_cap(self):
+        tries = tdg_sweep.MAX_DISCOVER_TRIES
+        fake = os.path.join(ROOT, "tests", "bench", "fake_gpu")
+        dg_cache = self.cache_dir()
+        env = dict(self.env, DG_JIT_CACHE_DIR=dg_cache,
+                   DG_JIT_NVCC_COMPILER=WRAPPER, FAKE_DG_REAL_SOURCE="1",
+                   FAKE_DG_CHAIN=str(tries - 1),
+                   PYTHONPATH=os.pathsep.join([fake] + sys.path),
+                   TPJIT_GROUP="ci-cap-" + uuid.uuid4().hex[:6])
+        script = (
+            "import json, sys\n"
+            "import tpjit.deep_gemm as tdg\n"
+            "r = tdg.warmup([tdg.Shape('fp8_gemm_nt', 7168, 1024)], 0, 1,\n"
+            "               m_values=range(1, 17), socket=sys.argv[1],\n"
+            "               barrier_timeout=60)\n"
+            "print(json.dumps(r))\n")
+        delta = Delta(self.daemon)
+        log_start = len(self.daemon.full_log())  # it serves every test
+        p = subprocess.run([sys.executable, "-c", script, self.daemon.socket],
+                           env=env, capture_output=True, text=True,
+                           timeout=COMPILE_TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr + self.daemon.log())
+        result = json.loads(p.stdout.strip().splitlines()[-1])
+        kernels = os.listdir(os.path.join(dg_cache, "cache"))
+        self.assertEqual(len(kernels), tries + 1, kernels)
+        self.assertEqual(result["units_mine"], 1, result)
+        # Each call stopped at the next kernel; the one the last call
+        # stopped at is not waited on (the sweep meets it).
+        self.assertEqual(result["discover_calls"], tries, result)
+        self.assertEqual(result["discover_queued"], tries, result)
+        self.assertEqual(result["discover_keys"], tries - 1, result)
+        self.assertIsNone(result["discover_error"], result)
+        self.assertEqual(result["barrier"], "ok")
+        self.assertEqual(delta.compiles, tries + 1)
+        first_request, compiled = traced_compiles(
+            self.daemon.full_log()[log_start:])
+        self.assertEqual(len(compiled), tries + 1, first_request)
+        self.assertEqual(sorted(first_request[k] for k in compiled),
+                         [False] + [True] * tries, first_request)
 
     # Not a test of a limit: the end-to-end time of a cache hit, wrapper
     # start included, printed for the record (target <= 20 ms).

@@ -189,6 +189,7 @@ def warmup(shapes, rank=0, world=1, policy="FAST",
         "discover_keys": discovered.get("keys", 0),
         "discover_await_s": discovered.get("await_seconds", 0.0),
         "discover_messages": discovered.get("messages", {}),
+        "discover_error": discovered.get("error"),
         "slow_calls": stats.get("slow_calls", []),
     }
     result.update(outcome)
@@ -224,13 +225,16 @@ def discover(shapes, part, max_ms, socket=None,
     once. While nothing is compiled, one call per shape stands for all of
     the shape's units (each ~10 ms call counts: a rank has ~100 units).
     Returns {"calls", "queued", "rounds" (passes of calls), "keys",
-    "seconds", "await_seconds", "messages"}."""
+    "seconds", "await_seconds", "messages", "error" (why the wait for the
+    queued kernels ended early, e.g. tpjitd went away; None if it did
+    not)}."""
     import torch
     import deep_gemm
     import tpjit
     t0 = time.monotonic()
     calls = queued = passes = 0
     awaited = 0.0
+    error = None
     seen = set()
     texts = []
     tries = {}
@@ -302,9 +306,10 @@ def discover(shapes, part, max_ms, socket=None,
                 states = client.await_keys(sorted(blocked)[:AWAIT_BATCH],
                                            any=True)
             except tpjit.TpjitError as e:
-                logger.warning("tpjit.deep_gemm: waiting for %d queued "
-                               "kernels failed (%s); the sweep compiles "
-                               "what is missing", len(blocked), e)
+                error = "waiting for %d queued kernels failed: %s" % (
+                    len(blocked), e)
+                logger.warning("tpjit.deep_gemm: %s; the sweep compiles "
+                               "what is missing", error)
                 awaited += time.monotonic() - t
                 break
             awaited += time.monotonic() - t
@@ -334,7 +339,7 @@ def discover(shapes, part, max_ms, socket=None,
                 os.environ[name] = value
     return {"calls": calls, "queued": queued, "rounds": passes,
             "keys": len(seen), "seconds": time.monotonic() - t0,
-            "await_seconds": awaited,
+            "await_seconds": awaited, "error": error,
             "messages": _tally("\n".join(texts))}
 
 

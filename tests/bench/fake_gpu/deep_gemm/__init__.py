@@ -9,7 +9,8 @@ from $DG_JIT_NVCC_COMPILER (checked once with --version), then renames the
 directory into place. Output values depend on the cubin's bytes, so a wrong
 kernel shows in the outputs. Every call is appended to $FAKE_DG_LOG. With
 FAKE_DG_REAL_SOURCE=1 the sources are real CUDA and each call first needs a
-layout kernel per K, as DeepGEMM's FP8 GEMMs do."""
+layout kernel per K, as DeepGEMM's FP8 GEMMs do. FAKE_DG_CHAIN=N: each call
+then needs N more kernels of its K, one after another, before its own."""
 
 import hashlib
 import json
@@ -95,6 +96,8 @@ def _call(fn, m, n, k, d):
         # As DeepGEMM's sm90 FP8 path: a scale-factor layout kernel of the
         # shape runs (and is compiled) before the GEMM's own kernel.
         _kernel("transform_sf", 0, k, 0)
+    for i in range(int(os.environ.get("FAKE_DG_CHAIN", "0"))):
+        _kernel("chain%d" % i, 0, k, 0)
     value = _kernel(fn, n, k, m)
     log = os.environ.get("FAKE_DG_LOG")
     if log:
