@@ -142,6 +142,10 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
     dup2(log_fd, 1);
     dup2(log_fd, 2);
     if (!EnterSandbox(sandbox)) _exit(124);
+    // A change of user clears the parent-death signal: set it again, or a
+    // sandboxed compiler would outlive a killed worker.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(125);
     if (chdir(dir.c_str()) != 0) _exit(126);
     execve(argp[0], argp.data(), envp.data());
     _exit(127);

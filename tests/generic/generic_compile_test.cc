@@ -6,6 +6,7 @@
 #include "daemon/generic_compile.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -507,6 +508,42 @@ TEST(RunCommandTest, SandboxedChildHasACleanEnvLimitsAndNoNetwork) {
     EXPECT_THAT(r->output, Not(HasSubstr("eth0")));
   }
   EXPECT_TRUE(fs::exists(dir->path() + "/ok"));
+}
+
+// A sandboxed compiler dies with the process that started it (a worker
+// killed at its time limit or by a crash): as root the sandbox changes user,
+// which clears the parent-death signal unless it is set again after.
+TEST(RunCommandTest, SandboxedChildDiesWithItsParent) {
+  auto dir = ScopedTempDir::Create("tpjit-pdeath-test-");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  SandboxSpec sandbox;
+  if (geteuid() == 0) {
+    sandbox.uid = sandbox.gid = 65534;
+    ASSERT_EQ(chown(dir->path().c_str(), 65534, 65534), 0);
+  }
+  const std::string pid_file = dir->path() + "/pid";
+  const pid_t worker = fork();
+  ASSERT_GE(worker, 0);
+  if (worker == 0) {  // stands for tpjit-worker: runs a compile, is killed
+    RunCommand({"/bin/sh", "-c",
+                "echo $$ > pid.tmp && mv pid.tmp pid && "
+                "exec sleep 60"},
+               dir->path(), 120, sandbox)
+        .IgnoreError();
+    _exit(0);
+  }
+  pid_t compiler = 0;
+  for (int i = 0; i < 1000 && compiler <= 0; ++i) {  // 10 s at most
+    std::ifstream in(pid_file);
+    if (!(in >> compiler)) usleep(10000);
+  }
+  kill(worker, SIGKILL);
+  waitpid(worker, nullptr, 0);
+  ASSERT_GT(compiler, 0) << "the command never started";
+  for (int i = 0; i < 1000 && Running(compiler); ++i) usleep(10000);
+  EXPECT_FALSE(Running(compiler)) << "the sandboxed command outlived its "
+                                     "parent";
+  if (Running(compiler)) kill(compiler, SIGKILL);
 }
 
 }  // namespace
