@@ -346,18 +346,24 @@ class SlowRedisStoreTest : public RedisStoreTest {
   std::vector<std::string> ServerOptions() override {
     return {"--enable-debug-command", "yes"};
   }
+  // The server stalled for 2 s (DEBUG SLEEP on a thread to join), returned
+  // once a 50 ms PING fails.
+  std::thread Stall() {
+    std::thread sleeper([this] { Raw({"DEBUG", "SLEEP", "2"}); });
+    EXPECT_TRUE(testing::WaitUntil(
+        [&] {
+          auto c = server_->Connect(absl::Milliseconds(50));
+          return !c.ok() || !(*c)->Command({"PING"}).ok();
+        },
+        absl::Seconds(10)));
+    return sleeper;
+  }
 };
 
 TEST_F(SlowRedisStoreTest, EveryCallIsBoundedByTheTimeout) {
   auto store = Open({}, absl::Milliseconds(200));
   ASSERT_OK(store->Put(Entry(1)));
-  std::thread sleeper([&] { Raw({"DEBUG", "SLEEP", "2"}); });
-  ASSERT_TRUE(testing::WaitUntil(
-      [&] {
-        auto c = server_->Connect(absl::Milliseconds(50));
-        return !c.ok() || !(*c)->Command({"PING"}).ok();
-      },
-      absl::Seconds(10)));
+  std::thread sleeper = Stall();
   const absl::Time start = absl::Now();
   EXPECT_FALSE(store->Get(TestKey(1)).has_value());
   EXPECT_LT(absl::Now() - start, absl::Seconds(1));
@@ -368,13 +374,7 @@ TEST_F(SlowRedisStoreTest, EveryCallIsBoundedByTheTimeout) {
 TEST_F(SlowRedisStoreTest, ContainsIsBoundedByTheTimeout) {
   auto store = Open({}, absl::Milliseconds(200));
   ASSERT_OK(store->Put(Entry(1)));
-  std::thread sleeper([&] { Raw({"DEBUG", "SLEEP", "2"}); });
-  ASSERT_TRUE(testing::WaitUntil(
-      [&] {
-        auto c = server_->Connect(absl::Milliseconds(50));
-        return !c.ok() || !(*c)->Command({"PING"}).ok();
-      },
-      absl::Seconds(10)));
+  std::thread sleeper = Stall();
   const absl::Time start = absl::Now();
   EXPECT_FALSE(store->Contains(TestKey(1)));
   EXPECT_LT(absl::Now() - start, absl::Seconds(1));

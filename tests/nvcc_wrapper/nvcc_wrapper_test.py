@@ -154,6 +154,16 @@ def nvcc_env(socket_path):
     return env
 
 
+def fake_dg_env(base, dg_cache, **extra):
+    """`base` for a process running the stand-in DeepGEMM (tests/bench/
+    fake_gpu, real CUDA sources) through the wrapper, with its JIT cache in
+    `dg_cache`."""
+    fake = os.path.join(ROOT, "tests", "bench", "fake_gpu")
+    return dict(base, DG_JIT_CACHE_DIR=dg_cache, DG_JIT_NVCC_COMPILER=WRAPPER,
+                FAKE_DG_REAL_SOURCE="1",
+                PYTHONPATH=os.pathsep.join([fake] + sys.path), **extra)
+
+
 class Daemon:
     """tpjitd on a temp socket with the include allowlist `allow`, no GPU,
     compiling with `nvcc`."""
@@ -567,18 +577,28 @@ class WrapperTest(unittest.TestCase):
         finally:
             second.stop()
 
+    def run_dg_warmup(self, script, env):
+        """Runs `script` (a warm-up printing its result as JSON) against the
+        shared daemon; it must succeed with no compile failed: (result,
+        Delta since, where the daemon's log was)."""
+        delta = Delta(self.daemon)
+        log_start = len(self.daemon.full_log())  # it serves every test
+        p = subprocess.run([sys.executable, "-c", script, self.daemon.socket],
+                           env=env, capture_output=True, text=True,
+                           timeout=COMPILE_TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr + self.daemon.log())
+        self.assertNotIn("NVCC compilation failed", p.stdout)
+        return json.loads(p.stdout.strip().splitlines()[-1]), delta, log_start
+
     # The same warm-up with tpjitd unreachable: the discovery's calls are
     # not queued anywhere (no key: nothing to await), the sweep compiles
     # through the wrapper's fail-open path, and the warm-up still ends with
     # every kernel in DeepGEMM's cache.
     def test_deep_gemm_warmup_without_daemon_fails_open(self):
-        fake = os.path.join(ROOT, "tests", "bench", "fake_gpu")
         dg_cache = self.cache_dir()
         absent = os.path.join(self.root, "absent.sock")
-        env = dict(self.env, DG_JIT_CACHE_DIR=dg_cache,
-                   DG_JIT_NVCC_COMPILER=WRAPPER, FAKE_DG_REAL_SOURCE="1",
-                   PYTHONPATH=os.pathsep.join([fake] + sys.path),
-                   TPJIT_SOCKET=absent, TPJIT_NVCC_CONNECT_TIMEOUT="0.2")
+        env = fake_dg_env(self.env, dg_cache, TPJIT_SOCKET=absent,
+                          TPJIT_NVCC_CONNECT_TIMEOUT="0.2")
         script = (
             "import json, sys\n"
             "import tpjit.deep_gemm as tdg\n"
@@ -602,12 +622,9 @@ class WrapperTest(unittest.TestCase):
     # CUDA sources): every kernel the sweep needs is queued before the
     # sweep waits on one, each is compiled once, the sweep then ends warm.
     def test_deep_gemm_warmup_discovers_ahead(self):
-        fake = os.path.join(ROOT, "tests", "bench", "fake_gpu")
         dg_cache = self.cache_dir()
-        env = dict(self.env, DG_JIT_CACHE_DIR=dg_cache,
-                   DG_JIT_NVCC_COMPILER=WRAPPER, FAKE_DG_REAL_SOURCE="1",
-                   PYTHONPATH=os.pathsep.join([fake] + sys.path),
-                   TPJIT_GROUP="ci-discover-" + uuid.uuid4().hex[:6])
+        env = fake_dg_env(self.env, dg_cache,
+                          TPJIT_GROUP="ci-discover-" + uuid.uuid4().hex[:6])
         script = (
             "import json, sys\n"
             "import tpjit.deep_gemm as tdg\n"
@@ -617,13 +634,7 @@ class WrapperTest(unittest.TestCase):
             "r = tdg.warmup(shapes, 0, 1, m_values=range(1, 201),\n"
             "               socket=sys.argv[1], barrier_timeout=60)\n"
             "print(json.dumps(r))\n")
-        delta = Delta(self.daemon)
-        log_start = len(self.daemon.full_log())  # it serves every test
-        p = subprocess.run([sys.executable, "-c", script, self.daemon.socket],
-                           env=env, capture_output=True, text=True,
-                           timeout=COMPILE_TIMEOUT)
-        self.assertEqual(p.returncode, 0, p.stderr + self.daemon.log())
-        result = json.loads(p.stdout.strip().splitlines()[-1])
+        result, delta, log_start = self.run_dg_warmup(script, env)
         kernels = sorted(d for d in os.listdir(os.path.join(dg_cache,
                                                             "cache")))
         # Per shape: M <= 16, 17..32 and 33..200 are the stand-in's kernels,
@@ -642,7 +653,6 @@ class WrapperTest(unittest.TestCase):
         self.assertGreaterEqual(result["discover_queued"], len(kernels))
         self.assertEqual(result["barrier"], "ok")
         self.assertEqual(delta.compiles, len(kernels))
-        self.assertNotIn("NVCC compilation failed", p.stdout)
         # Ahead, per the daemon's trace (--trace-compiles): each compiled
         # key's first request was a no_wait one, and its compile was not
         # started by a waiting request.
@@ -672,12 +682,9 @@ class WrapperTest(unittest.TestCase):
                     f'exec {REAL_NVCC} "$@"\n')
         os.chmod(stuck, 0o755)
         daemon = Daemon(root, allow=self.root, nvcc=stuck)
-        fake = os.path.join(ROOT, "tests", "bench", "fake_gpu")
         dg_cache = self.cache_dir()
-        env = dict(nvcc_env(daemon.socket), DG_JIT_CACHE_DIR=dg_cache,
-                   DG_JIT_NVCC_COMPILER=WRAPPER, FAKE_DG_REAL_SOURCE="1",
-                   PYTHONPATH=os.pathsep.join([fake] + sys.path),
-                   TPJIT_NVCC_CONNECT_TIMEOUT="0.2")
+        env = fake_dg_env(nvcc_env(daemon.socket), dg_cache,
+                          TPJIT_NVCC_CONNECT_TIMEOUT="0.2")
         script = (
             "import json, sys\n"
             "import tpjit.deep_gemm as tdg\n"
@@ -732,13 +739,9 @@ class WrapperTest(unittest.TestCase):
     # uses: none of these kernels is in tpjitd's cache already.
     def test_deep_gemm_warmup_discovery_try_cap(self):
         tries = tdg_sweep.MAX_DISCOVER_TRIES
-        fake = os.path.join(ROOT, "tests", "bench", "fake_gpu")
         dg_cache = self.cache_dir()
-        env = dict(self.env, DG_JIT_CACHE_DIR=dg_cache,
-                   DG_JIT_NVCC_COMPILER=WRAPPER, FAKE_DG_REAL_SOURCE="1",
-                   FAKE_DG_CHAIN=str(tries - 1),
-                   PYTHONPATH=os.pathsep.join([fake] + sys.path),
-                   TPJIT_GROUP="ci-cap-" + uuid.uuid4().hex[:6])
+        env = fake_dg_env(self.env, dg_cache, FAKE_DG_CHAIN=str(tries - 1),
+                          TPJIT_GROUP="ci-cap-" + uuid.uuid4().hex[:6])
         script = (
             "import json, sys\n"
             "import tpjit.deep_gemm as tdg\n"
@@ -746,13 +749,7 @@ class WrapperTest(unittest.TestCase):
             "               m_values=range(1, 17), socket=sys.argv[1],\n"
             "               barrier_timeout=60)\n"
             "print(json.dumps(r))\n")
-        delta = Delta(self.daemon)
-        log_start = len(self.daemon.full_log())  # it serves every test
-        p = subprocess.run([sys.executable, "-c", script, self.daemon.socket],
-                           env=env, capture_output=True, text=True,
-                           timeout=COMPILE_TIMEOUT)
-        self.assertEqual(p.returncode, 0, p.stderr + self.daemon.log())
-        result = json.loads(p.stdout.strip().splitlines()[-1])
+        result, delta, log_start = self.run_dg_warmup(script, env)
         kernels = os.listdir(os.path.join(dg_cache, "cache"))
         self.assertEqual(len(kernels), tries + 1, kernels)
         self.assertEqual(result["units_mine"], 1, result)
