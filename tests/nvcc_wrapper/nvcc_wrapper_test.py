@@ -154,6 +154,18 @@ def nvcc_env(socket_path):
     return env
 
 
+# A warm-up of one shape, M 1..40 (the stand-in's layout kernel and its
+# GEMMs of M <= 16, 17..32, 33..40) with discovery, over the socket in
+# argv[1]; prints its result as JSON.
+ONE_SHAPE_WARMUP = (
+    "import json, sys\n"
+    "import tpjit.deep_gemm as tdg\n"
+    "r = tdg.warmup([tdg.Shape('fp8_gemm_nt', 7168, 2048)], 0, 1,\n"
+    "               m_values=range(1, 41), socket=sys.argv[1],\n"
+    "               barrier_timeout=10, ahead=True)\n"
+    "print(json.dumps(r))\n")
+
+
 def fake_dg_env(base, dg_cache, **extra):
     """`base` for a process running the stand-in DeepGEMM (tests/bench/
     fake_gpu, real CUDA sources) through the wrapper, with its JIT cache in
@@ -599,14 +611,8 @@ class WrapperTest(unittest.TestCase):
         absent = os.path.join(self.root, "absent.sock")
         env = fake_dg_env(self.env, dg_cache, TPJIT_SOCKET=absent,
                           TPJIT_NVCC_CONNECT_TIMEOUT="0.2")
-        script = (
-            "import json, sys\n"
-            "import tpjit.deep_gemm as tdg\n"
-            "r = tdg.warmup([tdg.Shape('fp8_gemm_nt', 7168, 2048)], 0, 1,\n"
-            "               m_values=range(1, 41), socket=sys.argv[1],\n"
-            "               barrier_timeout=10, ahead=True)\n"
-            "print(json.dumps(r))\n")
-        p = subprocess.run([sys.executable, "-c", script, absent], env=env,
+        p = subprocess.run([sys.executable, "-c", ONE_SHAPE_WARMUP, absent],
+                           env=env,
                            capture_output=True, text=True,
                            timeout=COMPILE_TIMEOUT)
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -685,16 +691,9 @@ class WrapperTest(unittest.TestCase):
         dg_cache = self.cache_dir()
         env = fake_dg_env(nvcc_env(daemon.socket), dg_cache,
                           TPJIT_NVCC_CONNECT_TIMEOUT="0.2")
-        script = (
-            "import json, sys\n"
-            "import tpjit.deep_gemm as tdg\n"
-            "r = tdg.warmup([tdg.Shape('fp8_gemm_nt', 7168, 2048)], 0, 1,\n"
-            "               m_values=range(1, 41), socket=sys.argv[1],\n"
-            "               barrier_timeout=10)\n"
-            "print(json.dumps(r))\n")
         p = None
         try:
-            p = subprocess.Popen([sys.executable, "-c", script,
+            p = subprocess.Popen([sys.executable, "-c", ONE_SHAPE_WARMUP,
                                   daemon.socket], env=env,
                                  stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
