@@ -582,9 +582,9 @@ absl::Status Daemon::Readiness() {
     for (auto& slot : slots_) alive += slot->ProcsAlive();
     if (alive == 0) return absl::UnavailableError("no live worker process");
     for (auto& slot : slots_) {
-      if (!slot->Started()) {
-        return absl::UnavailableError(absl::StrCat(
-            "slot ", slot->index(), ": compile workers still starting"));
+      if (std::string why = slot->Starting(); !why.empty()) {
+        return absl::UnavailableError(
+            absl::StrCat("slot ", slot->index(), ": ", why));
       }
     }
     {

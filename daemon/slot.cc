@@ -55,8 +55,17 @@ absl::Status Slot::Start() {
   return absl::OkStatus();
 }
 
-bool Slot::Started() const {
-  return (primed_.load() > 0 || options_.procs == 0) && checker_primed_.load();
+bool Slot::Started() const { return Starting().empty(); }
+
+std::string Slot::Starting() const {
+  if (primed_.load() == 0 && options_.procs > 0) {
+    return "compile workers still starting";
+  }
+  if (!checker_primed_.load()) {
+    return absl::StrCat("the load-checker of GPU ", options_.gpu,
+                        " is still making its CUDA context");
+  }
+  return "";
 }
 
 void Slot::Stop() {

@@ -89,6 +89,8 @@ class Slot {
   // too) would wait behind them: ~1-2 s with 16 workers per slot on a
   // 32-core H200 host. Workers still self-testing join as they finish.
   bool Started() const;
+  // Why not Started(), for the readiness reason ("" once started).
+  std::string Starting() const;
   tpjit::v1::SlotStatus Status() const;
   // The pids of the slot's compile workers (for tests and fault drills).
   std::vector<int> WorkerPids() const;

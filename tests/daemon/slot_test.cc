@@ -133,6 +133,14 @@ TEST_F(SlotTest, StartedOnceOneWorkerAndTheLoadCheckerSelfTested) {
   EXPECT_TRUE(WaitUntil([&] { return launcher_.self_tests() == 2; },
                         absl::Seconds(10)));
   EXPECT_FALSE(slot_->Started());
+  // Once the workers' threads have counted themselves, the reason names the
+  // load-checker.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return slot_->Starting() ==
+               "the load-checker of GPU 0 is still making its CUDA context";
+      },
+      absl::Seconds(10)));
   launcher_.HoldSelfTests(false, false);
   EXPECT_TRUE(WaitUntil([&] { return slot_->Started(); }, absl::Seconds(10)));
 }
@@ -142,6 +150,7 @@ TEST_F(SlotTest, StartedWithoutAGpuOnceOneWorkerSelfTested) {
   StartSlot(&store_, /*procs=*/2);
   EXPECT_EQ(launcher_.launches(), 2);
   EXPECT_FALSE(slot_->Started());
+  EXPECT_EQ(slot_->Starting(), "compile workers still starting");
   launcher_.PassSelfTests(1);
   EXPECT_TRUE(WaitUntil([&] { return slot_->Started(); }, absl::Seconds(10)));
   // The ready worker compiles while the other is still in its self-test.
