@@ -78,7 +78,12 @@ void Append(int fd, const std::string& line) {
       continue;
     }
     Lease& lease = r->lease;
-    absl::Time acquired = lease.expiry() - kTtl;
+    // Taken once the lease is ours, not the lease's own start (expiry -
+    // TTL): that one is read before the lease file is written and linked,
+    // which can end after a killed owner's lease was broken, so a lawful
+    // take-over would read as acquired before the kill. A take-over whose
+    // `acquired` precedes the owner's kill (or expiry) is then certain.
+    const absl::Time acquired = absl::Now();
     Append(log, absl::StrCat("S ", key, " ", lease.token(), " ",
                              absl::ToUnixNanos(acquired), " ",
                              absl::ToUnixNanos(lease.expiry()), " ", getpid()));
@@ -134,8 +139,13 @@ std::vector<std::string> CheckLog(const std::string& text, int* compiles) {
       absl::SimpleAtoi(f[4], &expiry);
       if (it != active.end() && acquired <= it->second.expiry_ns &&
           acquired < it->second.dead_ns) {
-        violations.push_back(absl::StrCat(key, ": ", token, " acquired while ",
-                                          it->second.token, " was live"));
+        violations.push_back(absl::StrCat(
+            key, ": ", token, " acquired while ", it->second.token,
+            " was live (acquired ", acquired, ", its expiry ",
+            it->second.expiry_ns, ", killed ",
+            it->second.dead_ns == INT64_MAX ? std::string("never")
+                                            : absl::StrCat(it->second.dead_ns),
+            ")"));
       }
       auto killed = f.size() == 6 ? kills.find(f[5]) : kills.end();
       active[key] = {token, expiry,
