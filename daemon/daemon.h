@@ -102,11 +102,13 @@ class Daemon {
   static constexpr int64_t kMaxAwaitWaiters = 65536;
   tpjit::v1::StatsResponse Stats();
   tpjit::v1::StatusResponse Status();
-  // Readiness: OK when the self-test passed, a slot has live workers, the
-  // cache was writable when last probed and no queue is saturated (planning
-  // or preparation queue full, more than --max-queued-compiles compile tasks
-  // queued); otherwise UNAVAILABLE naming the reason. Logs each change of
-  // reason. Reads no file: safe on a gRPC reactor thread.
+  // Readiness: OK when the self-test passed, a slot has live workers, every
+  // slot has started (Slot::Starting: a self-tested worker, and on a GPU the
+  // load-checker's context), the cache was writable when last probed and no
+  // queue is saturated (planning or preparation queue full, more than
+  // --max-queued-compiles compile tasks queued); otherwise UNAVAILABLE
+  // naming the reason. Logs each change of reason. Reads no file: safe on a
+  // gRPC reactor thread.
   absl::Status Readiness();
   // Readiness().ok(): what grpc.health.v1 reports for readiness.
   bool Serving();

@@ -123,15 +123,7 @@ void Slot::Prime(int proc) {
     absl::MutexLock lock(&mu_);
     child = procs_[proc].child.get();
   }
-  if (child == nullptr) return;
-  tpjit::v1::WorkerRequest req;
-  req.set_kind(tpjit::v1::WorkerRequest::SELF_TEST);
-  auto resp = child->Call(req, clock_->Now() + absl::Seconds(60));
-  if (!resp.ok() || !resp->ok()) {
-    logger_->Log(absl::StrCat(
-        "slot ", options_.index, " worker ", proc, " failed its self-test: ",
-        resp.ok() ? resp->error() : resp.status().ToString()));
-  }
+  if (child) SelfTest(*child, absl::StrCat("worker ", proc));
 }
 
 // The load-checker's context, made before the first check needs it; checks
@@ -144,17 +136,20 @@ void Slot::PrimeChecker() {
     checker = checker_;
   }
   if (checker) {
-    tpjit::v1::WorkerRequest req;
-    req.set_kind(tpjit::v1::WorkerRequest::SELF_TEST);
-    auto resp = checker->Call(req, clock_->Now() + absl::Seconds(60));
-    if (!resp.ok() || !resp->ok()) {
-      logger_->Log(
-          absl::StrCat("slot ", options_.index, ": the load-checker of GPU ",
-                       options_.gpu, " cannot start: ",
-                       resp.ok() ? resp->error() : resp.status().ToString()));
-    }
+    SelfTest(*checker, absl::StrCat("the load-checker of GPU ", options_.gpu));
   }
   checker_primed_.store(true);
+}
+
+void Slot::SelfTest(ChildProcess& child, absl::string_view who) {
+  tpjit::v1::WorkerRequest req;
+  req.set_kind(tpjit::v1::WorkerRequest::SELF_TEST);
+  auto resp = child.Call(req, clock_->Now() + absl::Seconds(60));
+  if (!resp.ok() || !resp->ok()) {
+    logger_->Log(absl::StrCat(
+        "slot ", options_.index, " ", who, " failed its self-test: ",
+        resp.ok() ? resp->error() : resp.status().ToString()));
+  }
 }
 
 // A hit is served only after CheckCachedCubin (daemon/cubin_check.h; PTX:

@@ -104,6 +104,8 @@ class Slot {
   void Run(int proc);
   void Prime(int proc);
   void PrimeChecker();
+  // Sends `child` a SELF_TEST (60 s at most); logs a failure naming `who`.
+  void SelfTest(ChildProcess& child, absl::string_view who);
   void Execute(CompileTask& task, int proc, std::shared_ptr<CompileTask> self);
   absl::Status Restart(int proc);
   bool FromCache(CompileTask& task, int proc);

@@ -81,12 +81,16 @@ absl::Status Cache::CheckDirTrust() {
   return absl::OkStatus();
 }
 
+bool Cache::Foreign(int64_t owner) const {
+  return options_.trusted_uid >= 0 &&
+         !TrustedOwner(owner, options_.trusted_uid);
+}
+
 absl::StatusOr<std::string> Cache::ReadEntryFile(absl::string_view key) {
   FileInfo info;
   TPJIT_ASSIGN_OR_RETURN(std::string bytes,
                          cd_.fs->ReadFileAndStat(cd_.EntryPath(key), &info));
-  if (options_.trusted_uid >= 0 &&
-      !TrustedOwner(info.uid, options_.trusted_uid)) {
+  if (Foreign(info.uid)) {
     return absl::PermissionDeniedError(
         absl::StrCat("entry ", key, " is owned by uid ", info.uid,
                      ", not by uid ", options_.trusted_uid, ": not served"));
@@ -144,9 +148,8 @@ bool Cache::Contains(absl::string_view key) {
     }
     return false;
   }
-  if (options_.trusted_uid >= 0 &&
-      !TrustedOwner(info->uid, options_.trusted_uid)) {
-    return false;  // foreign: Get would refuse it (and count it then)
+  if (Foreign(info->uid)) {
+    return false;  // Get would refuse it (and count it then)
   }
   return !info->is_directory &&
          info->size >= static_cast<int64_t>(kCacheEntryHeaderSize);

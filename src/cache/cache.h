@@ -209,6 +209,9 @@ class Cache {
   std::optional<CacheEntry> Lookup(absl::string_view key, bool count_miss);
   // The bytes of `key`'s entry file; PERMISSION_DENIED if it is foreign.
   absl::StatusOr<std::string> ReadEntryFile(absl::string_view key);
+  // True if an entry file owned by `owner` is not served (trusted_uid set,
+  // and `owner` is neither it nor root).
+  bool Foreign(int64_t owner) const;
   // Applies trusted_uid / allow_shared_dir to the directory (see above).
   absl::Status CheckDirTrust();
   absl::StatusOr<CacheScanReport> Scan(std::vector<CacheEntryInfo>* out);
