@@ -232,20 +232,8 @@ def discover(shapes, part, max_ms, socket=None,
     import deep_gemm
     import tpjit
     t0 = time.monotonic()
-    calls = queued = passes = 0
-    awaited = 0.0
-    error = None
-    seen = set()
-    texts = []
-    tries = {}
+    d = _Discovery(shapes, max_ms, torch, deep_gemm)
     ready = list(part)   # units to call now
-    blocked = {}         # key -> units waiting for it
-    # First pass: every unit of a shape stops at the same first kernel (the
-    # shape's layout kernel) while nothing is compiled, so one call per
-    # shape finds it; the shape's other units wait on it uncalled (were one
-    # to need another kernel first, it would find it when called later).
-    probed = {}          # shape index -> the key its first unit stopped at
-    published_for = {}   # unit -> the key it was last told is compiled
     previous = os.environ.get(NO_WAIT_ENV)
     os.environ[NO_WAIT_ENV] = "1"
     # tpjit-nvcc and the await below must reach the same tpjitd.
@@ -254,79 +242,29 @@ def discover(shapes, part, max_ms, socket=None,
         os.environ[SOCKET_ENV] = socket
     client = None
     try:
-        while ready or blocked:
+        while ready or d.blocked:
             if ready:
-                passes += 1
-                ready.sort(key=lambda u: u.shape_index)
-                with _quiet_stdout() as quiet:
-                    executor, index = None, None
-                    for u in ready:
-                        if passes == 1 and u.shape_index in probed:
-                            # Not called: it stops at the same kernel.
-                            blocked[probed[u.shape_index]].append(u)
-                            continue
-                        if u.shape_index != index:
-                            executor = None
-                            executor = Executor(shapes[u.shape_index],
-                                                max_ms[u.shape_index], torch,
-                                                deep_gemm)
-                            index = u.shape_index
-                        calls += 1
-                        tries[u] = tries.get(u, 0) + 1
-                        try:
-                            executor.run(u.ms[0])
-                            quiet.take()
-                            continue
-                        except RuntimeError as e:  # queued (or unreachable)
-                            queued += 1
-                            text = quiet.take() + "\n" + str(e)
-                        if len(texts) < 2000:
-                            texts.append(text)
-                        keys = QUEUED_KEY.findall(text)
-                        # Not queued (tpjitd unreachable, a failure), or
-                        # stopped again at the key it was told is compiled
-                        # (not served from the cache): the sweep compiles
-                        # it its own way.
-                        if (keys and tries[u] < MAX_DISCOVER_TRIES and
-                                keys[-1] != published_for.get(u)):
-                            blocked.setdefault(keys[-1], []).append(u)
-                            seen.add(keys[-1])
-                            if passes == 1:
-                                probed[u.shape_index] = keys[-1]
-                    executor = None
-                    torch.cuda.current_stream().synchronize()
+                d.call(ready)
                 ready = []
-            if not blocked:
+            if not d.blocked:
                 break
-            before = len(blocked)
+            before = len(d.blocked)
             t = time.monotonic()
             try:
                 if client is None:
                     client = tpjit.Client(socket, call_timeout=await_timeout)
-                states = client.await_keys(sorted(blocked)[:AWAIT_BATCH],
+                states = client.await_keys(sorted(d.blocked)[:AWAIT_BATCH],
                                            any=True)
             except tpjit.TpjitError as e:
-                error = "waiting for %d queued kernels failed: %s" % (
-                    len(blocked), e)
+                d.error = "waiting for %d queued kernels failed: %s" % (
+                    len(d.blocked), e)
                 logger.warning("tpjit.deep_gemm: %s; the sweep compiles "
-                               "what is missing", error)
-                awaited += time.monotonic() - t
+                               "what is missing", d.error)
+                d.awaited += time.monotonic() - t
                 break
-            awaited += time.monotonic() - t
-            for key, state in states.items():
-                if state == "IN_FLIGHT" or key not in blocked:
-                    continue
-                units = blocked.pop(key)
-                if state == "PUBLISHED":
-                    ready.extend(units)
-                    for u in units:
-                        published_for[u] = key
-                else:
-                    # FAILED, UNKNOWN: the units that stopped at it meet the
-                    # error in the sweep; those held back uncalled behind a
-                    # shape's first call (which may need other kernels) go on.
-                    ready.extend(u for u in units if u not in tries)
-            if not ready and len(blocked) == before:
+            d.awaited += time.monotonic() - t
+            ready = d.release(states)
+            if not ready and len(d.blocked) == before:
                 break  # an answer with nothing ended: do not spin
     finally:
         if client is not None:
@@ -337,10 +275,96 @@ def discover(shapes, part, max_ms, socket=None,
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    return {"calls": calls, "queued": queued, "rounds": passes,
-            "keys": len(seen), "seconds": time.monotonic() - t0,
-            "await_seconds": awaited, "error": error,
-            "messages": _tally("\n".join(texts))}
+    return {"calls": d.calls, "queued": d.queued, "rounds": d.passes,
+            "keys": len(d.seen), "seconds": time.monotonic() - t0,
+            "await_seconds": d.awaited, "error": d.error,
+            "messages": _tally("\n".join(d.texts))}
+
+
+class _Discovery:
+    """discover()'s state: which units wait on which queued key, and what
+    its calls found."""
+
+    def __init__(self, shapes, max_ms, torch, deep_gemm):
+        self.shapes, self.max_ms = shapes, max_ms
+        self.torch, self.deep_gemm = torch, deep_gemm
+        self.calls = self.queued = self.passes = 0
+        self.awaited = 0.0
+        self.error = None
+        self.seen = set()
+        self.texts = []
+        self.tries = {}
+        self.blocked = {}    # key -> units waiting for it
+        # First pass: every unit of a shape stops at the same first kernel
+        # (the shape's layout kernel) while nothing is compiled, so one call
+        # per shape finds it; the shape's other units wait on it uncalled
+        # (were one to need another kernel first, it would find it when
+        # called later).
+        self.probed = {}     # shape index -> the key its first unit hit
+        self.published_for = {}  # unit -> the key it was last told is compiled
+
+    def call(self, ready):
+        """One pass: calls each unit of `ready` (one executor per shape in
+        turn); a unit that stops at a queued key waits on it."""
+        self.passes += 1
+        ready.sort(key=lambda u: u.shape_index)
+        with _quiet_stdout() as quiet:
+            executor, index = None, None
+            for u in ready:
+                if self.passes == 1 and u.shape_index in self.probed:
+                    # Not called: it stops at the same kernel.
+                    self.blocked[self.probed[u.shape_index]].append(u)
+                    continue
+                if u.shape_index != index:
+                    executor = None
+                    executor = Executor(self.shapes[u.shape_index],
+                                        self.max_ms[u.shape_index],
+                                        self.torch, self.deep_gemm)
+                    index = u.shape_index
+                self._call_one(executor, u, quiet)
+            executor = None
+            self.torch.cuda.current_stream().synchronize()
+
+    def _call_one(self, executor, u, quiet):
+        self.calls += 1
+        self.tries[u] = self.tries.get(u, 0) + 1
+        try:
+            executor.run(u.ms[0])
+            quiet.take()
+            return
+        except RuntimeError as e:  # queued (or unreachable)
+            self.queued += 1
+            text = quiet.take() + "\n" + str(e)
+        if len(self.texts) < 2000:
+            self.texts.append(text)
+        keys = QUEUED_KEY.findall(text)
+        # Not queued (tpjitd unreachable, a failure), or stopped again at
+        # the key it was told is compiled (not served from the cache): the
+        # sweep compiles it its own way.
+        if (keys and self.tries[u] < MAX_DISCOVER_TRIES and
+                keys[-1] != self.published_for.get(u)):
+            self.blocked.setdefault(keys[-1], []).append(u)
+            self.seen.add(keys[-1])
+            if self.passes == 1:
+                self.probed[u.shape_index] = keys[-1]
+
+    def release(self, states):
+        """The units to call again after an AwaitKeys answer `states`."""
+        ready = []
+        for key, state in states.items():
+            if state == "IN_FLIGHT" or key not in self.blocked:
+                continue
+            units = self.blocked.pop(key)
+            if state == "PUBLISHED":
+                ready.extend(units)
+                for u in units:
+                    self.published_for[u] = key
+            else:
+                # FAILED, UNKNOWN: the units that stopped at it meet the
+                # error in the sweep; those held back uncalled behind a
+                # shape's first call (which may need other kernels) go on.
+                ready.extend(u for u in units if u not in self.tries)
+        return ready
 
 
 def _tally(text):
@@ -358,10 +382,8 @@ def _tally(text):
 
 class _quiet_stdout:
     """Sends file descriptor 1 to a temp file (DeepGEMM prints each failed
-    compile with printf), flushing C and Python buffers at both ends; the
-    text is in .text afterwards."""
-
-    text = ""
+    compile with printf), flushing C and Python buffers at both ends; take()
+    reads what was written since the last take()."""
 
     def __enter__(self):
         import ctypes
@@ -372,6 +394,7 @@ class _quiet_stdout:
         self._fflush(None)
         self._saved = os.dup(1)
         self._file = tempfile.TemporaryFile()
+        self._taken = 0
         os.dup2(self._file.fileno(), 1)
         return self
 
@@ -380,7 +403,7 @@ class _quiet_stdout:
         import sys
         sys.stdout.flush()
         self._fflush(None)
-        start = getattr(self, "_taken", 0)
+        start = self._taken
         end = os.fstat(self._file.fileno()).st_size
         self._taken = end
         if end <= start:
@@ -395,8 +418,6 @@ class _quiet_stdout:
         self._fflush(None)
         os.dup2(self._saved, 1)
         os.close(self._saved)
-        self._file.seek(0)
-        self.text = self._file.read(1 << 22).decode("utf-8", "replace")
         self._file.close()
         return False
 
