@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -60,6 +61,9 @@ int ReadAll(int fd, char* data, size_t n, absl::Time deadline) {
 // or a response's cubin (at most 256 MiB, the sandbox's file limit) and log.
 constexpr uint32_t kMaxFrameBytes = uint32_t{1} << 30;
 
+// How long a worker whose pipes closed is given to become reapable.
+constexpr absl::Duration kExitWait = absl::Seconds(1);
+
 // As ReadAll, and -2 when the length prefix is beyond kMaxFrameBytes (not a
 // frame of ours: garbage).
 int ReadFrameUntil(int fd, std::string* bytes, absl::Time deadline) {
@@ -85,6 +89,14 @@ class PipeChild final : public ChildProcess {
       return absl::UnavailableError("worker is not running");
     }
     if (!WriteFrame(to_child_, request.SerializeAsString())) {
+      // Mostly the worker died before the request went out: its exit closed
+      // both pipes. Its output then ends too, and the exit says how it died.
+      std::string ignored;
+      if (ReadFrameUntil(from_child_, &ignored,
+                         std::min(deadline, absl::Now() + kExitWait)) == 0) {
+        return absl::UnavailableError(absl::StrCat(
+            "worker pid ", pid(), " died (", ExitDescription(), ")"));
+      }
       return absl::UnavailableError(
           absl::StrCat("worker pid ", pid(), " closed its input"));
     }
@@ -128,15 +140,23 @@ class PipeChild final : public ChildProcess {
   int pid() const override { return pid_.load(); }
 
  private:
+  // Called once the worker's pipes closed. Its exit closes them just before
+  // it can be reaped, so this waits up to kExitWait for the exit status.
   std::string ExitDescription() {
-    int status = 0;
-    {
-      absl::MutexLock lock(&reap_mu_);
-      if (const pid_t pid = pid_.load();
-          pid > 0 && waitpid(pid, &status, WNOHANG) == pid) {
-        pid_.store(-pid);
-        wait_status_ = status;
+    const absl::Time until = absl::Now() + kExitWait;
+    for (bool reaped = false; !reaped && absl::Now() < until;) {
+      {
+        absl::MutexLock lock(&reap_mu_);
+        int status = 0;
+        const pid_t pid = pid_.load();
+        if (pid <= 0) break;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+          pid_.store(-pid);
+          wait_status_ = status;
+          reaped = true;
+        }
       }
+      if (!reaped) absl::SleepFor(absl::Milliseconds(1));
     }
     if (pid_.load() > 0) return "still running, pipe closed";
     if (WIFSIGNALED(wait_status_)) {

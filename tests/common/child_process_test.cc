@@ -5,10 +5,12 @@
 
 #include <signal.h>
 
+#include <fstream>
 #include <future>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "src/compile/nvcc.h"
@@ -44,6 +46,30 @@ TEST_F(ChildProcessTest, ACrashIsUnavailableAndNamesTheSignal) {
   child->Kill();
   EXPECT_LT(child->pid(), 0);
   child->Kill();  // harmless twice
+}
+
+// The worker is dead (a zombie, not yet reaped) before the request is
+// written: the write fails, and the error still says how it died.
+TEST_F(ChildProcessTest, ADeathBeforeTheRequestIsNamedToo) {
+  auto child = Shell("kill -SEGV $$");
+  ASSERT_NE(child, nullptr);
+  const std::string stat = absl::StrCat("/proc/", child->pid(), "/stat");
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  auto zombie = [&] {
+    std::ifstream in(stat);
+    std::string line;
+    std::getline(in, line);
+    const size_t paren = line.rfind(')');
+    return paren != std::string::npos && line.size() > paren + 2 &&
+           line[paren + 2] == 'Z';
+  };
+  while (!zombie()) ASSERT_LT(absl::Now(), deadline) << "never died";
+  auto r = Call(*child, absl::Seconds(30));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("died (killed by signal 11)"),
+            std::string::npos)
+      << r.status();
+  child->Kill();
 }
 
 TEST_F(ChildProcessTest, AHangIsDeadlineExceeded) {
