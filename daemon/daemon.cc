@@ -454,6 +454,17 @@ void Daemon::AwaitKeys(
           kMaxAwaitWaiters, "); retry later")));
       return;
     }
+    // Reserved until every key has been looked at, so concurrent calls
+    // cannot all pass the check above and then exceed the bound together.
+    await_waiters_ += request.keys_size();
+  }
+  if (config_.trace_compiles) {
+    deps_.logger->Log(absl::StrCat(
+        "trace: ",
+        absl::StrFormat("%.3f",
+                        absl::ToDoubleSeconds(deps_.clock->Now() - started_)),
+        " await ", request.keys_size(), " keys",
+        request.any() ? " (any)" : " (all)"));
   }
   struct Wait {
     absl::Mutex mu;
@@ -462,8 +473,10 @@ void Daemon::AwaitKeys(
     bool any = false;
     bool armed = false;  // every key looked at
     bool answered = false;
-    // The waiters put in the in-flight table, removed once answered.
-    std::vector<std::pair<std::string, const CompileTask*>> waiters;
+    // The waiters put in the in-flight table, removed once answered (weak:
+    // one that ended with its compile is gone, and its address may be
+    // another call's waiter by then).
+    std::vector<std::pair<std::string, std::weak_ptr<CompileTask>>> waiters;
     std::function<void(absl::StatusOr<AwaitKeysResponse>)> done;
   };
   auto wait = std::make_shared<Wait>();
@@ -478,7 +491,7 @@ void Daemon::AwaitKeys(
   // i < 0: the last key has been looked at. Called without inflight_mu_.
   auto settle = [this, wait](int i, AwaitKeysResponse::State state) {
     std::optional<AwaitKeysResponse> answer;
-    std::vector<std::pair<std::string, const CompileTask*>> stale;
+    std::vector<std::pair<std::string, std::weak_ptr<CompileTask>>> stale;
     {
       absl::MutexLock lock(&wait->mu);
       if (i >= 0) {
@@ -501,15 +514,15 @@ void Daemon::AwaitKeys(
     // (the others have left the table with their compile).
     {
       absl::MutexLock lock(&inflight_mu_);
-      for (const auto& [key, task] : stale) {
+      for (const auto& [key, weak] : stale) {
+        const std::shared_ptr<CompileTask> task = weak.lock();
+        if (task == nullptr) continue;  // ended with its compile
         auto it = inflight_.find(key);
         if (it == inflight_.end()) continue;
         auto& list = it->second;
         const size_t before = list.size();
         list.erase(std::remove_if(list.begin(), list.end(),
-                                  [task = task](const auto& w) {
-                                    return w.get() == task;
-                                  }),
+                                  [&task](const auto& w) { return w == task; }),
                    list.end());
         await_waiters_ -= static_cast<int64_t>(before - list.size());
       }
@@ -535,7 +548,7 @@ void Daemon::AwaitKeys(
         };
         {
           absl::MutexLock lock(&wait->mu);
-          wait->waiters.emplace_back(key, waiter.get());
+          wait->waiters.emplace_back(key, waiter);
         }
         it->second.push_back(std::move(waiter));
         ++await_waiters_;
@@ -552,6 +565,10 @@ void Daemon::AwaitKeys(
       settle(i, deps_.store->Contains(key) ? AwaitKeysResponse::PUBLISHED
                                            : AwaitKeysResponse::UNKNOWN);
     }
+  }
+  {
+    absl::MutexLock lock(&inflight_mu_);
+    await_waiters_ -= request.keys_size();  // the reservation
   }
   settle(-1, AwaitKeysResponse::UNKNOWN);
 }

@@ -123,7 +123,15 @@ void Slot::Prime(int proc) {
     absl::MutexLock lock(&mu_);
     child = procs_[proc].child.get();
   }
-  if (child) SelfTest(*child, absl::StrCat("worker ", proc));
+  if (child && !SelfTest(*child, absl::StrCat("worker ", proc)) &&
+      !stopping_.load()) {
+    restarts_.fetch_add(1);
+    counters_->worker_restarts.fetch_add(1);
+    if (absl::Status s = Restart(proc); !s.ok()) {
+      logger_->Log(absl::StrCat("slot ", options_.index,
+                                ": cannot restart worker: ", s.ToString()));
+    }
+  }
 }
 
 // The load-checker's context, made before the first check needs it; checks
@@ -135,13 +143,14 @@ void Slot::PrimeChecker() {
     absl::MutexLock ref(&checker_mu_);
     checker = checker_;
   }
-  if (checker) {
-    SelfTest(*checker, absl::StrCat("the load-checker of GPU ", options_.gpu));
+  if (checker && !SelfTest(*checker, absl::StrCat("the load-checker of GPU ",
+                                                  options_.gpu))) {
+    ReplaceChecker();
   }
   checker_primed_.store(true);
 }
 
-void Slot::SelfTest(ChildProcess& child, absl::string_view who) {
+bool Slot::SelfTest(ChildProcess& child, absl::string_view who) {
   tpjit::v1::WorkerRequest req;
   req.set_kind(tpjit::v1::WorkerRequest::SELF_TEST);
   auto resp = child.Call(req, clock_->Now() + absl::Seconds(60));
@@ -150,6 +159,25 @@ void Slot::SelfTest(ChildProcess& child, absl::string_view who) {
         "slot ", options_.index, " ", who, " failed its self-test: ",
         resp.ok() ? resp->error() : resp.status().ToString()));
   }
+  return resp.ok();
+}
+
+void Slot::ReplaceChecker() {
+  std::shared_ptr<ChildProcess> old;
+  {
+    absl::MutexLock ref(&checker_mu_);
+    old = checker_;
+  }
+  if (old) old->Kill();
+  std::shared_ptr<ChildProcess> again;
+  if (!stopping_.load()) {
+    auto launched = launcher_->Launch(
+        {options_.worker_binary, "--load-check", absl::StrCat(options_.gpu)},
+        options_.worker_env);
+    if (launched.ok()) again = std::move(*launched);
+  }
+  absl::MutexLock ref(&checker_mu_);
+  checker_ = std::move(again);
 }
 
 // A hit is served only after CheckCachedCubin (daemon/cubin_check.h; PTX:
@@ -245,17 +273,7 @@ void Slot::LoadCheck(const CompileTask& task, TaskOutcome& outcome) {
         "slot ", options_.index, ": load check of ", task.label,
         " failed: ", resp.ok() ? resp->error() : resp.status().ToString()));
     if (!resp.ok()) {
-      checker->Kill();
-      std::shared_ptr<ChildProcess> again;
-      if (!stopping_.load()) {
-        auto launched =
-            launcher_->Launch({options_.worker_binary, "--load-check",
-                               absl::StrCat(options_.gpu)},
-                              options_.worker_env);
-        if (launched.ok()) again = std::move(*launched);
-      }
-      absl::MutexLock ref(&checker_mu_);
-      checker_ = std::move(again);
+      ReplaceChecker();
     } else {
       outcome.status = absl::InternalError(
           absl::StrCat("cubin of ", task.label, " does not load on GPU ",

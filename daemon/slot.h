@@ -105,7 +105,12 @@ class Slot {
   void Prime(int proc);
   void PrimeChecker();
   // Sends `child` a SELF_TEST (60 s at most); logs a failure naming `who`.
-  void SelfTest(ChildProcess& child, absl::string_view who);
+  // False when the call itself failed (died, timed out, garbage): the child
+  // is then in an unknown state (a late answer may still come) and must be
+  // replaced, never called again.
+  bool SelfTest(ChildProcess& child, absl::string_view who);
+  // Kills the load-checker and starts a new one (none while stopping).
+  void ReplaceChecker() ABSL_EXCLUSIVE_LOCKS_REQUIRED(check_mu_);
   void Execute(CompileTask& task, int proc, std::shared_ptr<CompileTask> self);
   absl::Status Restart(int proc);
   bool FromCache(CompileTask& task, int proc);

@@ -2,6 +2,7 @@
 // stdin and answers each with a WorkerResponse on stdout, until stdin closes.
 //   tpjit-worker                 compile worker (holds no CUDA context)
 //   tpjit-worker --load-check N  load-checker for GPU N (one context)
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -45,7 +46,9 @@ int main(int argc, char** argv) {
   // costs at most this much memory, then the compile fails.
   if (gpu < 0) LimitMemory(std::getenv("TPJIT_WORKER_MEMORY_LIMIT"));
   // Keep stdout for frames only: anything a library prints goes to stderr.
-  const int frames_out = dup(1);
+  // Close-on-exec: a compiler the worker starts never holds it (RunCommand
+  // also closes what it inherits beyond 0-2).
+  const int frames_out = fcntl(1, F_DUPFD_CLOEXEC, 3);
   dup2(2, 1);
   std::string bytes;
   while (tpjit::ReadFrame(0, &bytes)) {

@@ -88,34 +88,45 @@ class PipeChild final : public ChildProcess {
     if (pid_.load() <= 0) {
       return absl::UnavailableError("worker is not running");
     }
-    if (!WriteFrame(to_child_, request.SerializeAsString())) {
+    // Each call's id, appended to the request (a later field's value
+    // replaces an earlier one's when parsed); the worker echoes it.
+    const int64_t id = next_id_.fetch_add(1) + 1;
+    tpjit::v1::WorkerRequest tail;
+    tail.set_id(id);
+    if (!WriteFrame(to_child_,
+                    request.SerializeAsString() + tail.SerializeAsString())) {
       // Mostly the worker died before the request went out: its exit closed
       // both pipes. Its output then ends too, and the exit says how it died.
       std::string ignored;
       if (ReadFrameUntil(from_child_, &ignored,
                          std::min(deadline, absl::Now() + kExitWait)) == 0) {
-        return absl::UnavailableError(absl::StrCat(
-            "worker pid ", pid(), " died (", ExitDescription(), ")"));
+        return Died();
       }
       return absl::UnavailableError(
           absl::StrCat("worker pid ", pid(), " closed its input"));
     }
-    std::string bytes;
-    int r = ReadFrameUntil(from_child_, &bytes, deadline);
-    if (r == -1) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("worker pid ", pid(), " exceeded its time limit"));
+    for (;;) {
+      std::string bytes;
+      int r = ReadFrameUntil(from_child_, &bytes, deadline);
+      if (r == -1) {
+        return absl::DeadlineExceededError(
+            absl::StrCat("worker pid ", pid(), " exceeded its time limit"));
+      }
+      tpjit::v1::WorkerResponse response;
+      if (r == -2 || (r == 1 && !response.ParseFromString(bytes))) {
+        return absl::UnavailableError(absl::StrCat(
+            "worker pid ", pid(), " answered garbage (not a worker response)"));
+      }
+      if (r == 0) return Died();
+      if (response.id() == id) return response;
+      if (response.id() <= 0 || response.id() > id) {
+        return absl::UnavailableError(
+            absl::StrCat("worker pid ", pid(), " answered request ",
+                         response.id(), " to request ", id));
+      }
+      // The late answer of an earlier call that ended without it (its time
+      // limit passed): not this call's; read on.
     }
-    tpjit::v1::WorkerResponse response;
-    if (r == -2 || (r == 1 && !response.ParseFromString(bytes))) {
-      return absl::UnavailableError(absl::StrCat(
-          "worker pid ", pid(), " answered garbage (not a worker response)"));
-    }
-    if (r == 0) {
-      return absl::UnavailableError(absl::StrCat(
-          "worker pid ", pid(), " died (", ExitDescription(), ")"));
-    }
-    return response;
   }
 
   void Kill() override {
@@ -140,6 +151,15 @@ class PipeChild final : public ChildProcess {
   int pid() const override { return pid_.load(); }
 
  private:
+  // UNAVAILABLE naming how the worker ended (the pid before it was reaped:
+  // ExitDescription() negates pid_).
+  absl::Status Died() {
+    const pid_t pid = pid_.load();
+    const std::string how = ExitDescription();
+    return absl::UnavailableError(
+        absl::StrCat("worker pid ", pid, " died (", how, ")"));
+  }
+
   // Called once the worker's pipes closed. Its exit closes them just before
   // it can be reaped, so this waits up to kExitWait for the exit status.
   std::string ExitDescription() {
@@ -167,6 +187,7 @@ class PipeChild final : public ChildProcess {
 
   // Negated once reaped; written by the owner thread only.
   std::atomic<pid_t> pid_;
+  std::atomic<int64_t> next_id_{0};
   absl::Mutex reap_mu_;
   int to_child_;
   int from_child_;

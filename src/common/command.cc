@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -76,6 +77,17 @@ void WaitOrKill(pid_t pid, absl::Time deadline, CommandResult* result) {
   result->cpu_seconds = CpuSeconds(ru);
 }
 
+// Closes every descriptor from 3 up. In the child, before execve: only
+// system calls (close_range, else getrlimit and close).
+bool CloseFromThree() {
+  if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0) return true;
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return false;
+  const rlim_t end = rl.rlim_cur == RLIM_INFINITY ? 1 << 20 : rl.rlim_cur;
+  for (rlim_t fd = 3; fd < end; ++fd) close(static_cast<int>(fd));
+  return true;
+}
+
 // In the child, before execve: only async-signal-safe calls. Returns false
 // when a required step fails (the child then exits 124).
 bool EnterSandbox(const SandboxSpec& s) {
@@ -141,6 +153,9 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
     dup2(null_fd, 0);
     dup2(log_fd, 1);
     dup2(log_fd, 2);
+    // Nothing of the caller's beyond 0-2 (a worker's pipe to the daemon, say)
+    // reaches the command, close-on-exec or not.
+    if (!CloseFromThree()) _exit(124);
     if (!EnterSandbox(sandbox)) _exit(124);
     // A change of user clears the parent-death signal: set it again, or a
     // sandboxed compiler would outlive a killed worker.

@@ -160,6 +160,38 @@ TEST_F(SlotTest, StartedWithoutAGpuOnceOneWorkerSelfTested) {
   EXPECT_EQ(out->cubin, TinyCubin("k1"));
 }
 
+// A self-test call that failed leaves its answer behind in a real worker's
+// pipe: the worker is replaced, never called again, so the compile gets its
+// own answer.
+TEST_F(SlotTest, AWorkerWhoseSelfTestCallFailedIsReplaced) {
+  launcher_.FailSelfTests(1);
+  StartSlot(&store_);
+  auto out = Submit("k1")->Get();
+  ASSERT_TRUE(out.has_value());
+  ASSERT_OK(out->status);
+  EXPECT_EQ(out->cubin, TinyCubin("k1"));
+  EXPECT_EQ(launcher_.launches(), 2);  // the first worker and its successor
+  EXPECT_GE(launcher_.kills(), 1);
+  EXPECT_EQ(slot_->Status().restarts(), 1);
+  EXPECT_TRUE(logger_.Contains("worker 0 failed its self-test"));
+}
+
+// Likewise the load-checker: relaunched, and the slot starts all the same.
+TEST_F(SlotTest, ALoadCheckerWhoseSelfTestCallFailedIsReplaced) {
+  launcher_.FailSelfTests(1);
+  launcher_.HoldSelfTests(/*workers=*/true, /*load_checkers=*/false);
+  StartSlot(&store_, /*procs=*/1, /*gpu=*/0);
+  // The held worker's self-test cannot take the failure: the checker's does.
+  EXPECT_TRUE(WaitUntil(
+      [&] { return logger_.Contains("load-checker of GPU 0 failed"); },
+      absl::Seconds(10)));
+  EXPECT_TRUE(
+      WaitUntil([&] { return launcher_.launches() == 3; }, absl::Seconds(10)));
+  EXPECT_GE(launcher_.kills(), 1);
+  launcher_.HoldSelfTests(false, false);
+  EXPECT_TRUE(WaitUntil([&] { return slot_->Started(); }, absl::Seconds(10)));
+}
+
 TEST_F(SlotTest, ACrashedWorkerIsRestartedAndTheKernelRetried) {
   launcher_.Script({WorkerAct::kCrash});
   StartSlot(&store_);

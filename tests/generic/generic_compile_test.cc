@@ -510,6 +510,28 @@ TEST(RunCommandTest, SandboxedChildHasACleanEnvLimitsAndNoNetwork) {
   EXPECT_TRUE(fs::exists(dir->path() + "/ok"));
 }
 
+// The command holds only 0-2: none of the caller's other descriptors, not
+// even those without close-on-exec (a worker's pipe to the daemon: a
+// compromised compiler could write answers into it).
+TEST(RunCommandTest, TheCommandInheritsNoOtherDescriptor) {
+  auto dir = ScopedTempDir::Create("tpjit-fd-test-");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  int leaky[2];
+  ASSERT_EQ(pipe(leaky), 0);  // no O_CLOEXEC
+  auto r = RunCommand({"/bin/sh", "-c", "cd /proc/self/fd && echo fds: *"},
+                      dir->path(), 20);
+  close(leaky[0]);
+  close(leaky[1]);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0) << r->output;
+  // The shell's own 0, 1, 2 and the directory the glob reads (3 or 10+).
+  EXPECT_THAT(r->output, HasSubstr("fds: 0 1 2")) << r->output;
+  EXPECT_THAT(r->output, Not(HasSubstr(" " + std::to_string(leaky[0]) + " ")))
+      << "fd " << leaky[0] << " leaked: " << r->output;
+  EXPECT_THAT(r->output, Not(HasSubstr(" " + std::to_string(leaky[1]))))
+      << "fd " << leaky[1] << " leaked: " << r->output;
+}
+
 // A sandboxed compiler dies with the process that started it (a worker
 // killed at its time limit or by a crash): as root the sandbox changes user,
 // which clears the parent-death signal unless it is set again after.

@@ -697,11 +697,15 @@ class WrapperTest(unittest.TestCase):
                                   daemon.socket], env=env,
                                  stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
+            # Killed once the discovery waits on the queued kernel (its
+            # AwaitKeys reached tpjitd): not between the queueing and the
+            # "queued" answer reaching tpjit-nvcc, which would fail open.
             deadline = time.monotonic() + COMPILE_TIMEOUT
-            while (" no_wait: new" not in daemon.full_log() and
+            while (" await 1 keys (any)" not in daemon.full_log() and
                    p.poll() is None and time.monotonic() < deadline):
                 time.sleep(0.05)  # polling a condition, with a deadline
             self.assertIn(" no_wait: new", daemon.full_log())
+            self.assertIn(" await 1 keys (any)", daemon.full_log())
             daemon.kill()
             # Bounded: the discovery's wait alone would last 1800 s.
             out, err = p.communicate(timeout=120)

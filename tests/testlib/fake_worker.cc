@@ -17,9 +17,23 @@ class ScriptedWorker final : public ChildProcess {
       const tpjit::v1::WorkerRequest& request, absl::Time deadline) override {
     tpjit::v1::WorkerResponse r;
     r.set_id(request.id());
+    if (late_answer_.load()) {
+      // The answer of the self-test whose call failed, read by this call:
+      // what a real worker's pipe holds after a timed-out call.
+      late_answer_.store(false);
+      r.set_ok(true);
+      r.set_version("fake-nvrtc");
+      return r;
+    }
     if (request.kind() == tpjit::v1::WorkerRequest::SELF_TEST) {
       absl::MutexLock lock(&launcher_->mu_);
       launcher_->mu_.Await(absl::Condition(this, &ScriptedWorker::MayTest));
+      if (launcher_->failing_self_tests_ > 0 && !interrupted_.load()) {
+        --launcher_->failing_self_tests_;
+        late_answer_.store(true);
+        return absl::DeadlineExceededError(
+            "fake: the self-test exceeded its time limit");
+      }
       if (Held() && !interrupted_.load()) --launcher_->free_self_tests_;
       ++launcher_->self_tests_;
       r.set_ok(true);
@@ -98,6 +112,7 @@ class ScriptedWorker final : public ChildProcess {
   ScriptedLauncher* const launcher_;
   std::atomic<int> pid_;
   std::atomic<bool> interrupted_{false};
+  std::atomic<bool> late_answer_{false};
   const bool load_checker_;
 };
 
@@ -115,6 +130,11 @@ void ScriptedLauncher::HoldSelfTests(bool workers, bool load_checkers) {
 int ScriptedLauncher::self_tests() const {
   absl::MutexLock lock(&mu_);
   return self_tests_;
+}
+
+void ScriptedLauncher::FailSelfTests(int n) {
+  absl::MutexLock lock(&mu_);
+  failing_self_tests_ += n;
 }
 
 void ScriptedLauncher::PassSelfTests(int n) {

@@ -45,6 +45,10 @@ class ScriptedLauncher final : public ProcessLauncher {
   void HoldSelfTests(bool workers, bool load_checkers);
   // The next `n` held self-tests pass all the same.
   void PassSelfTests(int n);
+  // The next `n` self-tests' calls fail (DEADLINE_EXCEEDED, as a worker that
+  // took too long); the worker's next call then reads that late self-test
+  // answer instead of its own, as a real worker's pipe would.
+  void FailSelfTests(int n);
   // Compiled cubins are padded to at least `bytes` (a realistic size for
   // memory measurements; the padding follows the ELF's last section).
   void SetCubinBytes(size_t bytes);
@@ -75,6 +79,7 @@ class ScriptedLauncher final : public ProcessLauncher {
   bool hold_worker_self_tests_ ABSL_GUARDED_BY(mu_) = false;
   bool hold_checker_self_tests_ ABSL_GUARDED_BY(mu_) = false;
   int free_self_tests_ ABSL_GUARDED_BY(mu_) = 0;
+  int failing_self_tests_ ABSL_GUARDED_BY(mu_) = 0;
   int self_tests_ ABSL_GUARDED_BY(mu_) = 0;
   size_t cubin_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int launches_ ABSL_GUARDED_BY(mu_) = 0;
