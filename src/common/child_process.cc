@@ -77,6 +77,22 @@ int ReadFrameUntil(int fd, std::string* bytes, absl::Time deadline) {
   return n == 0 ? 1 : ReadAll(fd, bytes->data(), n, deadline);
 }
 
+// SIGKILLs `pid` and the process groups its children lead. A worker's
+// compiler is such a leader (RunCommand); the compiler dies with the worker
+// (its parent-death signal), but the compiler's own children (cicc, ptxas)
+// would not.
+void KillWithItsCompiles(pid_t pid) {
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(
+           absl::StrCat("/proc/", pid, "/task"), ec)) {
+    std::ifstream in(task.path() / "children");
+    for (pid_t child; in >> child;) {
+      if (getpgid(child) == child) kill(-child, SIGKILL);
+    }
+  }
+  kill(pid, SIGKILL);
+}
+
 class PipeChild final : public ChildProcess {
  public:
   PipeChild(pid_t pid, int to_child, int from_child)
@@ -132,7 +148,7 @@ class PipeChild final : public ChildProcess {
   void Kill() override {
     if (const pid_t pid = pid_.load(); pid > 0) {
       absl::MutexLock lock(&reap_mu_);  // no Interrupt() after the reap
-      kill(pid, SIGKILL);
+      KillWithItsCompiles(pid);
       waitpid(pid, &wait_status_, 0);
       pid_.store(-pid);
     }
@@ -145,7 +161,7 @@ class PipeChild final : public ChildProcess {
     // Never reaped here, and never after the owner reaped it (reap_mu_):
     // the pid cannot belong to another process.
     absl::MutexLock lock(&reap_mu_);
-    if (const pid_t pid = pid_.load(); pid > 0) kill(pid, SIGKILL);
+    if (const pid_t pid = pid_.load(); pid > 0) KillWithItsCompiles(pid);
   }
 
   int pid() const override { return pid_.load(); }
@@ -257,7 +273,7 @@ void KillChildProcesses() {
   for (const auto& task :
        std::filesystem::directory_iterator("/proc/self/task", ec)) {
     std::ifstream in(task.path() / "children");
-    for (int pid; in >> pid;) kill(pid, SIGKILL);
+    for (int pid; in >> pid;) KillWithItsCompiles(pid);
   }
 }
 

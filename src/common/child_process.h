@@ -29,11 +29,13 @@ class ChildProcess {
   // UNAVAILABLE when the process died or closed its pipe.
   virtual absl::StatusOr<tpjit::v1::WorkerResponse> Call(
       const tpjit::v1::WorkerRequest& request, absl::Time deadline) = 0;
-  // SIGKILL and reap; harmless when already dead. Owner thread only.
+  // SIGKILL and reap; harmless when already dead. Owner thread only. Real
+  // children: the process groups of its own children (a worker's compiler
+  // and what that started) are killed first.
   virtual void Kill() = 0;
-  // SIGKILL without reaping, from any thread (e.g. Stop() while the owner
-  // thread waits in Call, which then returns UNAVAILABLE); the owner still
-  // calls Kill() to reap. Harmless when already dead.
+  // SIGKILL (as Kill()) without reaping, from any thread (e.g. Stop() while the
+  // owner thread waits in Call, which then returns UNAVAILABLE); the owner
+  // still calls Kill() to reap. Harmless when already dead.
   virtual void Interrupt() = 0;
   virtual int pid() const = 0;
 };
@@ -54,8 +56,9 @@ class ProcessLauncher {
   static ProcessLauncher* Real();
 };
 
-// SIGKILLs every child process of this process (workers, load checkers),
-// without reaping: the shutdown watchdog's last resort before _exit.
+// SIGKILLs every child process of this process (workers, load checkers)
+// and the process groups of their children (compilers), without reaping: the
+// shutdown watchdog's last resort before _exit.
 void KillChildProcesses();
 
 // Framing helpers shared with the worker side: a little-endian uint32 length,

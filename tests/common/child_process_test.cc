@@ -71,7 +71,10 @@ TEST_F(ChildProcessTest, ADeathBeforeTheRequestIsNamedToo) {
     return paren != std::string::npos && line.size() > paren + 2 &&
            line[paren + 2] == 'Z';
   };
-  while (!zombie()) ASSERT_LT(absl::Now(), deadline) << "never died";
+  while (!zombie()) {
+    ASSERT_LT(absl::Now(), deadline) << "never died";
+    absl::SleepFor(absl::Milliseconds(1));  // polling, with a deadline
+  }
   const int pid = child->pid();
   auto r = Call(*child, absl::Seconds(30));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
@@ -145,6 +148,55 @@ TEST_F(ChildProcessTest, ALateAnswerIsNotTakenForTheNextCallsOwn) {
   close(answers);
   unlink(fifo.c_str());
   rmdir(made.c_str());
+}
+
+// Alive and not a zombie.
+bool Running(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(in, line)) return false;
+  const size_t paren = line.rfind(')');
+  return paren != std::string::npos && line.size() > paren + 2 &&
+         line[paren + 2] != 'Z';
+}
+
+// A worker killed in a compile takes the compile's whole process group with
+// it: its compiler leads a group (as RunCommand makes it), and that
+// compiler's child (cicc, ptxas) has no parent-death signal of its own.
+TEST_F(ChildProcessTest, KillTakesTheCompilersProcessGroupAlong) {
+  for (bool interrupt : {false, true}) {
+    std::string made = ::testing::TempDir() + "/group-kill-XXXXXX";
+    ASSERT_NE(mkdtemp(made.data()), nullptr);
+    const std::string file = made + "/grandchild";
+    // setsid: the compiler stand-in leads its own group (and session).
+    auto child = Shell(
+        "cat >/dev/null & setsid /bin/sh -c 'sleep 60 & echo $! "
+        "> " +
+        file + ".tmp; mv " + file + ".tmp " + file + "; wait' & wait");
+    ASSERT_NE(child, nullptr);
+    pid_t grandchild = 0;
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (grandchild <= 0) {
+      std::ifstream in(file);
+      if (!(in >> grandchild)) {
+        grandchild = 0;
+        ASSERT_LT(absl::Now(), deadline) << "the compiler never started";
+        absl::SleepFor(absl::Milliseconds(1));  // polling, with a deadline
+      }
+    }
+    ASSERT_TRUE(Running(grandchild));
+    if (interrupt) child->Interrupt();
+    child->Kill();
+    while (Running(grandchild) && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(1));  // polling, with a deadline
+    }
+    EXPECT_FALSE(Running(grandchild))
+        << "the compiler's child outlived the worker (interrupt=" << interrupt
+        << ")";
+    if (Running(grandchild)) kill(grandchild, SIGKILL);
+    unlink(file.c_str());
+    rmdir(made.c_str());
+  }
 }
 
 TEST_F(ChildProcessTest, InterruptEndsACallFromAnotherThread) {
