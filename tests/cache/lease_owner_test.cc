@@ -14,6 +14,8 @@
 #include "src/cache/lease.h"
 #include "src/common/process_table.h"
 #include "tests/cache/test_util.h"
+#include "tests/testlib/subprocess.h"
+#include "tests/testlib/wait.h"
 
 namespace tpjit {
 namespace {
@@ -21,6 +23,7 @@ namespace {
 using testing::HookClock;
 using testing::TempDir;
 using testing::TestKey;
+using testing::WaitUntil;
 
 // A process table the test edits: pid -> start time.
 class FakeProcessTable final : public ProcessTable {
@@ -161,25 +164,6 @@ TEST(ProcStatTest, ParsesStateAndStartTimeAfterAnOddCommandName) {
   EXPECT_FALSE(ParseProcStat("garbage").ok());
 }
 
-// Waits up to 10 s for `pid` to be a zombie (exited, not reaped).
-bool WaitZombie(pid_t pid) {
-  const std::string path = "/proc/" + std::to_string(pid) + "/stat";
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (absl::Now() < deadline) {
-    std::string text;
-    if (FILE* f = fopen(path.c_str(), "r")) {
-      char buf[512];
-      size_t n = fread(buf, 1, sizeof(buf), f);
-      fclose(f);
-      text.assign(buf, n);
-    }
-    auto s = ParseProcStat(text);
-    if (s.ok() && s->state == 'Z') return true;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return false;
-}
-
 TEST(RealProcessTableTest, KnowsItselfAndNotTheExited) {
   ProcessTable* t = ProcessTable::Real();
   EXPECT_FALSE(t->PidSpace().empty());
@@ -188,7 +172,8 @@ TEST(RealProcessTableTest, KnowsItselfAndNotTheExited) {
   EXPECT_GT(*self, 0u);
   pid_t child = fork();
   if (child == 0) _exit(0);
-  ASSERT_TRUE(WaitZombie(child));
+  ASSERT_TRUE(WaitUntil([&] { return testing::ProcessState(child) == 'Z'; },
+                        absl::Seconds(10)));
   EXPECT_TRUE(absl::IsNotFound(t->StartTime(child).status()));
   waitpid(child, nullptr, 0);
   EXPECT_TRUE(absl::IsNotFound(t->StartTime(child).status()));

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
+#include <cstdlib>
 #include <future>
 #include <string>
 #include <vector>
@@ -18,9 +18,15 @@
 #include "gtest/gtest.h"
 #include "src/compile/nvcc.h"
 #include "tests/testlib/status.h"
+#include "tests/testlib/subprocess.h"
+#include "tests/testlib/temp_dir.h"
+#include "tests/testlib/wait.h"
 
 namespace tpjit {
 namespace {
+
+using ::tpjit::testing::Running;
+using ::tpjit::testing::WaitUntil;
 
 class ChildProcessTest : public ::testing::Test {
  protected:
@@ -61,20 +67,10 @@ TEST_F(ChildProcessTest, ACrashIsUnavailableAndNamesTheSignal) {
 TEST_F(ChildProcessTest, ADeathBeforeTheRequestIsNamedToo) {
   auto child = Shell("kill -SEGV $$");
   ASSERT_NE(child, nullptr);
-  const std::string stat = absl::StrCat("/proc/", child->pid(), "/stat");
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  auto zombie = [&] {
-    std::ifstream in(stat);
-    std::string line;
-    std::getline(in, line);
-    const size_t paren = line.rfind(')');
-    return paren != std::string::npos && line.size() > paren + 2 &&
-           line[paren + 2] == 'Z';
-  };
-  while (!zombie()) {
-    ASSERT_LT(absl::Now(), deadline) << "never died";
-    absl::SleepFor(absl::Milliseconds(1));  // polling, with a deadline
-  }
+  ASSERT_TRUE(
+      WaitUntil([&] { return testing::ProcessState(child->pid()) == 'Z'; },
+                absl::Seconds(30)))
+      << "never died";
   const int pid = child->pid();
   auto r = Call(*child, absl::Seconds(30));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
@@ -115,10 +111,8 @@ TEST_F(ChildProcessTest, GarbageIsUnavailable) {
 // skips it (an earlier call's id) and returns its own. The "worker" copies
 // to its output what the test writes into a FIFO, when the test writes it.
 TEST_F(ChildProcessTest, ALateAnswerIsNotTakenForTheNextCallsOwn) {
-  const std::string dir = ::testing::TempDir() + "/late-answer-XXXXXX";
-  std::string made = dir;
-  ASSERT_NE(mkdtemp(made.data()), nullptr);
-  const std::string fifo = made + "/answers";
+  testing::TempDir dir("tpjit-late-answer-");
+  const std::string fifo = dir.Sub("answers");
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   const int answers = open(fifo.c_str(), O_RDWR);  // never blocks
   ASSERT_GE(answers, 0);
@@ -146,18 +140,6 @@ TEST_F(ChildProcessTest, ALateAnswerIsNotTakenForTheNextCallsOwn) {
       << third.status();
   child->Kill();
   close(answers);
-  unlink(fifo.c_str());
-  rmdir(made.c_str());
-}
-
-// Alive and not a zombie.
-bool Running(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  if (!std::getline(in, line)) return false;
-  const size_t paren = line.rfind(')');
-  return paren != std::string::npos && line.size() > paren + 2 &&
-         line[paren + 2] != 'Z';
 }
 
 // A worker killed in a compile takes the compile's whole process group with
@@ -165,9 +147,8 @@ bool Running(pid_t pid) {
 // compiler's child (cicc, ptxas) has no parent-death signal of its own.
 TEST_F(ChildProcessTest, KillTakesTheCompilersProcessGroupAlong) {
   for (bool interrupt : {false, true}) {
-    std::string made = ::testing::TempDir() + "/group-kill-XXXXXX";
-    ASSERT_NE(mkdtemp(made.data()), nullptr);
-    const std::string file = made + "/grandchild";
+    testing::TempDir dir("tpjit-group-kill-");
+    const std::string file = dir.Sub("grandchild");
     // setsid: the compiler stand-in leads its own group (and session).
     auto child = Shell(
         "cat >/dev/null & setsid /bin/sh -c 'sleep 60 & echo $! "
@@ -175,27 +156,21 @@ TEST_F(ChildProcessTest, KillTakesTheCompilersProcessGroupAlong) {
         file + ".tmp; mv " + file + ".tmp " + file + "; wait' & wait");
     ASSERT_NE(child, nullptr);
     pid_t grandchild = 0;
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (grandchild <= 0) {
-      std::ifstream in(file);
-      if (!(in >> grandchild)) {
-        grandchild = 0;
-        ASSERT_LT(absl::Now(), deadline) << "the compiler never started";
-        absl::SleepFor(absl::Milliseconds(1));  // polling, with a deadline
-      }
-    }
+    ASSERT_TRUE(WaitUntil(
+        [&] {
+          grandchild = std::atoi(testing::ReadWholeFile(file).c_str());
+          return grandchild > 0;
+        },
+        absl::Seconds(30)))
+        << "the compiler never started";
     ASSERT_TRUE(Running(grandchild));
     if (interrupt) child->Interrupt();
     child->Kill();
-    while (Running(grandchild) && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(1));  // polling, with a deadline
-    }
-    EXPECT_FALSE(Running(grandchild))
+    EXPECT_TRUE(
+        WaitUntil([&] { return !Running(grandchild); }, absl::Seconds(30)))
         << "the compiler's child outlived the worker (interrupt=" << interrupt
         << ")";
     if (Running(grandchild)) kill(grandchild, SIGKILL);
-    unlink(file.c_str());
-    rmdir(made.c_str());
   }
 }
 

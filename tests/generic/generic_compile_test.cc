@@ -18,6 +18,8 @@
 #include "src/compile/compile_options.h"
 #include "src/compile/nvcc.h"
 #include "src/compile/nvcc_deps.h"
+#include "tests/testlib/subprocess.h"
+#include "tests/testlib/wait.h"
 
 namespace tpjit {
 namespace {
@@ -25,6 +27,9 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using ::tpjit::testing::ReadWholeFile;
+using ::tpjit::testing::Running;
+using ::tpjit::testing::WaitUntil;
 using tpjit::v1::CompileRequest;
 
 const std::string kMinitl = std::string(TPJIT_MINITL_DIR) + "/include";
@@ -445,16 +450,6 @@ TEST(NvccDepsTest, LabelsAndLogFilter) {
             "k.cu(1): warning: w\n");
 }
 
-// Alive and not a zombie (a killed orphan may wait a while for its reaper).
-bool Running(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return false;
-  size_t paren = line.rfind(')');
-  return paren != std::string::npos && paren + 2 < line.size() &&
-         line[paren + 2] != 'Z';
-}
-
 TEST(RunCommandTest, KillsTheWholeGroupAtTheLimit) {
   auto dir = ScopedTempDir::Create("tpjit-run-test-");
   ASSERT_TRUE(dir.ok());
@@ -465,8 +460,8 @@ TEST(RunCommandTest, KillsTheWholeGroupAtTheLimit) {
   EXPECT_LT(r->wall_seconds, 5);
   const pid_t grandchild = std::atoi(r->output.c_str());
   ASSERT_GT(grandchild, 0) << r->output;
-  for (int i = 0; i < 100 && Running(grandchild); ++i) usleep(10000);
-  EXPECT_FALSE(Running(grandchild)) << "the shell's child outlived the limit";
+  EXPECT_TRUE(WaitUntil([&] { return !Running(grandchild); }, absl::Seconds(1)))
+      << "the shell's child outlived the limit";
   r = RunCommand({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"},
                  dir->path(), 10);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -555,16 +550,17 @@ TEST(RunCommandTest, SandboxedChildDiesWithItsParent) {
     _exit(0);
   }
   pid_t compiler = 0;
-  for (int i = 0; i < 1000 && compiler <= 0; ++i) {  // 10 s at most
-    std::ifstream in(pid_file);
-    if (!(in >> compiler)) usleep(10000);
-  }
+  WaitUntil(
+      [&] {
+        compiler = std::atoi(ReadWholeFile(pid_file).c_str());
+        return compiler > 0;
+      },
+      absl::Seconds(10));
   kill(worker, SIGKILL);
   waitpid(worker, nullptr, 0);
   ASSERT_GT(compiler, 0) << "the command never started";
-  for (int i = 0; i < 1000 && Running(compiler); ++i) usleep(10000);
-  EXPECT_FALSE(Running(compiler)) << "the sandboxed command outlived its "
-                                     "parent";
+  EXPECT_TRUE(WaitUntil([&] { return !Running(compiler); }, absl::Seconds(10)))
+      << "the sandboxed command outlived its parent";
   if (Running(compiler)) kill(compiler, SIGKILL);
 }
 

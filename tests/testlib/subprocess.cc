@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "src/common/process_table.h"
 
 extern char** environ;
 
@@ -124,6 +125,17 @@ std::string ReadWholeFile(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+char ProcessState(pid_t pid) {
+  auto stat =
+      ParseProcStat(ReadWholeFile(absl::StrCat("/proc/", pid, "/stat")));
+  return stat.ok() ? stat->state : 0;
+}
+
+bool Running(pid_t pid) {
+  const char state = ProcessState(pid);
+  return state != 0 && state != 'Z';
 }
 
 }  // namespace tpjit::testing

@@ -57,6 +57,12 @@ int RunToCompletion(const std::vector<std::string>& argv,
 // The whole content of `path` ("" when it cannot be read).
 std::string ReadWholeFile(const std::string& path);
 
+// The state of process `pid` (ProcStat::state from /proc/<pid>/stat: R, S,
+// Z for a zombie, ...), or 0 when there is no such process.
+char ProcessState(pid_t pid);
+// Alive and not a zombie (a killed orphan may wait a while for its reaper).
+bool Running(pid_t pid);
+
 }  // namespace tpjit::testing
 
 #endif  // TPJIT_TESTS_TESTLIB_SUBPROCESS_H_
