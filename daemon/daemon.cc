@@ -340,11 +340,9 @@ void Daemon::Compile(
   const bool no_wait = request.no_wait();
   auto trace = [&](const CompileTask& task, absl::string_view what) {
     if (!config_.trace_compiles) return;
-    deps_.logger->Log(absl::StrCat(
-        "trace: ",
-        absl::StrFormat("%.3f", absl::ToDoubleSeconds(task.created - started_)),
-        " request ", task.key.substr(0, 12), " ", task.label,
-        no_wait ? " no_wait" : "", ": ", what));
+    Trace(task.created,
+          absl::StrCat("request ", task.key.substr(0, 12), " ", task.label,
+                       no_wait ? " no_wait" : "", ": ", what));
   };
   std::vector<std::shared_ptr<CompileTask>> misses;
   for (size_t i = 0; i < tasks->size(); ++i) {
@@ -429,6 +427,12 @@ absl::Status CheckKey(absl::string_view field, const std::string& key) {
 
 }  // namespace
 
+void Daemon::Trace(absl::Time at, absl::string_view what) {
+  deps_.logger->Log(absl::StrCat(
+      "trace: ", absl::StrFormat("%.3f", absl::ToDoubleSeconds(at - started_)),
+      " ", what));
+}
+
 void Daemon::AwaitKeys(
     const tpjit::v1::AwaitKeysRequest& request,
     std::function<void(absl::StatusOr<tpjit::v1::AwaitKeysResponse>)> done) {
@@ -459,12 +463,9 @@ void Daemon::AwaitKeys(
     await_waiters_ += request.keys_size();
   }
   if (config_.trace_compiles) {
-    deps_.logger->Log(absl::StrCat(
-        "trace: ",
-        absl::StrFormat("%.3f",
-                        absl::ToDoubleSeconds(deps_.clock->Now() - started_)),
-        " await ", request.keys_size(), " keys",
-        request.any() ? " (any)" : " (all)"));
+    Trace(deps_.clock->Now(),
+          absl::StrCat("await ", request.keys_size(), " keys",
+                       request.any() ? " (any)" : " (all)"));
   }
   struct Wait {
     absl::Mutex mu;

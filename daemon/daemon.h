@@ -15,6 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "daemon/config.h"
@@ -149,6 +150,9 @@ class Daemon {
   void PruneJobsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // UNAVAILABLE naming the first saturated queue, else OK.
   absl::Status QueuesSaturated();
+  // With --trace-compiles, callers check it: "trace: <s since start> <what>"
+  // for an event at `at`.
+  void Trace(absl::Time at, absl::string_view what);
 
   DaemonConfig config_;
   DaemonDeps deps_;

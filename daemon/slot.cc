@@ -125,12 +125,20 @@ void Slot::Prime(int proc) {
   }
   if (child && !SelfTest(*child, absl::StrCat("worker ", proc)) &&
       !stopping_.load()) {
-    restarts_.fetch_add(1);
-    counters_->worker_restarts.fetch_add(1);
-    if (absl::Status s = Restart(proc); !s.ok()) {
-      logger_->Log(absl::StrCat("slot ", options_.index,
-                                ": cannot restart worker: ", s.ToString()));
-    }
+    ReplaceWorker(proc);
+  }
+}
+
+void Slot::ReplaceWorker(int proc) {
+  restarts_.fetch_add(1);
+  counters_->worker_restarts.fetch_add(1);
+  absl::Status restarted = stopping_.load()
+                               ? absl::CancelledError("slot is stopping")
+                               : Restart(proc);
+  if (!restarted.ok()) {
+    logger_->Log(
+        absl::StrCat("slot ", options_.index,
+                     ": cannot restart worker: ", restarted.ToString()));
   }
 }
 
@@ -318,19 +326,10 @@ void Slot::Execute(CompileTask& task, int proc,
     if (resp.ok()) procs_[proc].max_rss = resp->max_rss_bytes();
   }
   if (!resp.ok()) {  // crash or time-out: restart the worker, retry elsewhere
-    restarts_.fetch_add(1);
-    counters_->worker_restarts.fetch_add(1);
     logger_->Log(absl::StrCat("slot ", options_.index, " worker ", proc, ": ",
                               resp.status().message(), " while compiling ",
                               task.label, "; restarting it"));
-    absl::Status restarted = stopping_.load()
-                                 ? absl::CancelledError("slot is stopping")
-                                 : Restart(proc);
-    if (!restarted.ok()) {
-      logger_->Log(
-          absl::StrCat("slot ", options_.index,
-                       ": cannot restart worker: ", restarted.ToString()));
-    }
+    ReplaceWorker(proc);
     lease.reset();
     task.last_slot = options_.index;
     if (++task.attempts < kMaxAttempts) {

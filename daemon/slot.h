@@ -113,6 +113,9 @@ class Slot {
   void ReplaceChecker() ABSL_EXCLUSIVE_LOCKS_REQUIRED(check_mu_);
   void Execute(CompileTask& task, int proc, std::shared_ptr<CompileTask> self);
   absl::Status Restart(int proc);
+  // Worker `proc`'s call failed: counts a restart and restarts it (not while
+  // stopping); logs when it cannot.
+  void ReplaceWorker(int proc);
   bool FromCache(CompileTask& task, int proc);
   void LoadCheck(const CompileTask& task, TaskOutcome& outcome);
   // With options_.trace: "trace: <s since epoch> slot S proc P <what> <key>
