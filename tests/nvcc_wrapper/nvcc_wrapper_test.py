@@ -184,6 +184,7 @@ class Daemon:
         self.socket = os.path.join(root, "tpjitd.sock")
         self.log_path = os.path.join(root, "tpjitd.log")
         self._log = open(self.log_path, "w")
+        self.killed = False  # by kill(): its exit is expected
         self.proc = subprocess.Popen(
             [TPJITD, "--socket", self.socket, "--cache-dir",
              os.path.join(root, "daemon-cache"), "--gpus", "0", "--slots",
@@ -231,8 +232,7 @@ class Daemon:
         self.proc.wait(timeout=60)
 
     def stop(self):
-        if self.proc.poll() is not None and not getattr(self, "killed",
-                                                        False):
+        if self.proc.poll() is not None and not self.killed:
             # died during the tests: say how
             print(f"\ntpjitd exited with status {self.proc.returncode}:\n"
                   + self.log(), file=sys.stderr)
